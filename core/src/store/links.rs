@@ -1,0 +1,341 @@
+//! Links: one row per linked pair (a Partner Center referral and a CRM record), with the base snapshot of
+//! canonical values the three-way merge compares against, the last seen version of each side, and the
+//! pair's sync status. Links are written only through [`Store::commit`](super::Store::commit).
+
+use rusqlite::{Connection, Row, Statement, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::sql::{self, Ctx};
+use super::{Store, StoreError};
+use crate::model::{CrmEntity, Version};
+
+text_enum! {
+    /// The sync state of a link.
+    pub enum LinkStatus {
+        /// Both sides agree with the base.
+        Synced => "synced",
+        /// A change is planned or waiting to be applied.
+        Pending => "pending",
+        /// The last attempt failed; `last_error` says why.
+        Error => "error",
+        /// A conflict is held in the review queue.
+        Conflict => "conflict",
+        /// One side's record is gone.
+        Orphaned => "orphaned",
+    }
+}
+
+/// One linked pair and its merge state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    /// The row id; `None` for a link not stored yet.
+    pub id: Option<i64>,
+    /// The Partner Center referral id; `None` while the referral of a CRM record is not created yet.
+    pub referral_id: Option<String>,
+    /// The kind of CRM record.
+    pub crm_entity: CrmEntity,
+    /// The CRM record id; `None` while the CRM record of a referral is not created yet.
+    pub crm_id: Option<String>,
+    /// The base snapshot: canonical field values both sides agreed on at the last sync.
+    pub base: Map<String, Value>,
+    /// The Partner Center version last seen.
+    pub partner_center_version: Version,
+    /// The CRM version last seen.
+    pub crm_version: Version,
+    /// The sync state.
+    pub status: LinkStatus,
+    /// The error kind of the last failure, when `status` is `error`.
+    pub last_error_kind: Option<String>,
+    /// The message of the last failure.
+    pub last_error: Option<String>,
+    /// The last plan, as JSON.
+    pub last_plan: Option<Value>,
+    /// When the link was created (RFC 3339 UTC); kept as first written on later updates.
+    pub created_at: String,
+    /// When the link last changed (RFC 3339 UTC).
+    pub updated_at: String,
+}
+
+/// Builds a SELECT of every link column, in the order [`decode`] reads them.
+macro_rules! select_links {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, referral_id, crm_entity, crm_id, base, pc_etag, pc_modified, pc_stamp, ",
+            "crm_etag, crm_modified, crm_stamp, status, last_error_kind, last_error, last_plan, ",
+            "created_at, updated_at FROM links ",
+            $tail
+        )
+    };
+}
+
+pub(crate) const INSERT: &str = "INSERT INTO links (referral_id, crm_entity, crm_id, base, \
+    pc_etag, pc_modified, pc_stamp, crm_etag, crm_modified, crm_stamp, status, last_error_kind, \
+    last_error, last_plan, created_at, updated_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+
+pub(crate) const UPDATE: &str = "UPDATE links SET referral_id = ?2, crm_entity = ?3, crm_id = ?4, \
+    base = ?5, pc_etag = ?6, pc_modified = ?7, pc_stamp = ?8, crm_etag = ?9, crm_modified = ?10, \
+    crm_stamp = ?11, status = ?12, last_error_kind = ?13, last_error = ?14, last_plan = ?15, \
+    updated_at = ?16 WHERE id = ?1";
+
+/// Decodes one row of [`select_links!`].
+fn decode(row: &Row<'_>) -> Result<Link, StoreError> {
+    let base = sql::from_json(sql::req_str(row, 4, "links.base")?, "links.base")?;
+    let version = |first: usize, names: [&'static str; 3]| -> Result<Version, StoreError> {
+        Ok(Version {
+            etag: sql::opt_string(row, first, names[0])?,
+            modified: sql::opt_string(row, first + 1, names[1])?,
+            stamp: sql::opt_string(row, first + 2, names[2])?,
+        })
+    };
+    Ok(Link {
+        id: Some(sql::int(row, 0, "links.id")?),
+        referral_id: sql::opt_string(row, 1, "links.referral_id")?,
+        crm_entity: sql::decode(
+            sql::req_str(row, 2, "links.crm_entity")?,
+            "links.crm_entity",
+            CrmEntity::parse,
+        )?,
+        crm_id: sql::opt_string(row, 3, "links.crm_id")?,
+        base,
+        partner_center_version: version(
+            5,
+            ["links.pc_etag", "links.pc_modified", "links.pc_stamp"],
+        )?,
+        crm_version: version(
+            8,
+            ["links.crm_etag", "links.crm_modified", "links.crm_stamp"],
+        )?,
+        status: sql::decode(
+            sql::req_str(row, 11, "links.status")?,
+            "links.status",
+            LinkStatus::parse,
+        )?,
+        last_error_kind: sql::opt_string(row, 12, "links.last_error_kind")?,
+        last_error: sql::opt_string(row, 13, "links.last_error")?,
+        last_plan: sql::opt_json(row, 14, "links.last_plan")?,
+        created_at: sql::req_string(row, 15, "links.created_at")?,
+        updated_at: sql::req_string(row, 16, "links.updated_at")?,
+    })
+}
+
+/// Runs a prepared link query and decodes every row.
+fn collect(
+    stmt: &mut Statement<'_>,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<Link>, StoreError> {
+    let mut rows = stmt.query(params).ctx("reading links")?;
+    let mut links = Vec::new();
+    while let Some(row) = rows.next().ctx("reading links")? {
+        links.push(decode(row)?);
+    }
+    Ok(links)
+}
+
+/// Runs a prepared link query expected to match at most one row.
+fn first(
+    stmt: &mut Statement<'_>,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Option<Link>, StoreError> {
+    let mut rows = stmt.query(params).ctx("reading a link")?;
+    rows.next().ctx("reading a link")?.map(decode).transpose()
+}
+
+/// The link with this id, if any.
+pub(crate) fn by_id(conn: &Connection, id: i64) -> Result<Option<Link>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(select_links!("WHERE id = ?1"))
+        .ctx("preparing a link read")?;
+    first(&mut stmt, &[&id])
+}
+
+/// Checks what an insert or update of `link` needs before it reaches `SQLite`.
+pub(crate) fn check(link: &Link) -> Result<(), StoreError> {
+    sql::check_time("link created_at", &link.created_at)?;
+    sql::check_time("link updated_at", &link.updated_at)
+}
+
+/// Writes `link` with the cached [`INSERT`] (id `None`) or [`UPDATE`] statement and returns its id.
+///
+/// A unique-key clash is reported as [`StoreError::InvalidState`] naming the key; no row is read first.
+pub(crate) fn write(
+    conn: &Connection,
+    insert: &mut Statement<'_>,
+    update: &mut Statement<'_>,
+    link: &Link,
+) -> Result<i64, StoreError> {
+    let base = sql::to_json(&link.base, "links.base")?;
+    let plan = link
+        .last_plan
+        .as_ref()
+        .map(|p| sql::to_json(p, "links.last_plan"))
+        .transpose()?;
+    let pc = &link.partner_center_version;
+    let crm = &link.crm_version;
+    let result = match link.id {
+        None => insert
+            .insert(params![
+                link.referral_id,
+                link.crm_entity.as_str(),
+                link.crm_id,
+                base,
+                pc.etag,
+                pc.modified,
+                pc.stamp,
+                crm.etag,
+                crm.modified,
+                crm.stamp,
+                link.status.as_str(),
+                link.last_error_kind,
+                link.last_error,
+                plan,
+                link.created_at,
+                link.updated_at,
+            ])
+            .map(Some),
+        Some(id) => update
+            .execute(params![
+                id,
+                link.referral_id,
+                link.crm_entity.as_str(),
+                link.crm_id,
+                base,
+                pc.etag,
+                pc.modified,
+                pc.stamp,
+                crm.etag,
+                crm.modified,
+                crm.stamp,
+                link.status.as_str(),
+                link.last_error_kind,
+                link.last_error,
+                plan,
+                link.updated_at,
+            ])
+            .map(|changed| (changed == 1).then_some(id)),
+    };
+    match result {
+        Ok(Some(id)) => Ok(id),
+        Ok(None) => Err(StoreError::NotFound {
+            what: "link",
+            key: link.id.unwrap_or_default().to_string(),
+        }),
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+            Err(duplicate(conn, link, e))
+        }
+        Err(e) => Err(StoreError::from_sqlite("writing a link", e)),
+    }
+}
+
+/// Names the key another link already holds (only read after a unique constraint failed).
+fn duplicate(conn: &Connection, link: &Link, original: rusqlite::Error) -> StoreError {
+    let other = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Option<i64> {
+        conn.query_row(sql, params, |r| r.get(0)).ok()
+    };
+    let this = link.id.unwrap_or(0);
+    if let Some(referral) = &link.referral_id
+        && let Some(id) = other(
+            "SELECT id FROM links WHERE referral_id = ?1 AND id <> ?2",
+            &[referral, &this],
+        )
+    {
+        return StoreError::InvalidState {
+            what: "link",
+            detail: format!("link {id} already has referral_id {referral:?}"),
+        };
+    }
+    if let Some(crm_id) = &link.crm_id
+        && let Some(id) = other(
+            "SELECT id FROM links WHERE crm_entity = ?1 AND crm_id = ?2 AND id <> ?3",
+            &[&link.crm_entity.as_str(), crm_id, &this],
+        )
+    {
+        return StoreError::InvalidState {
+            what: "link",
+            detail: format!(
+                "link {id} already has {} crm_id {crm_id:?}",
+                link.crm_entity.as_str()
+            ),
+        };
+    }
+    StoreError::from_sqlite("writing a link", original)
+}
+
+impl Store {
+    /// The link with this id, if any.
+    pub fn link(&self, id: i64) -> Result<Option<Link>, StoreError> {
+        self.read(|conn| by_id(conn, id))
+    }
+
+    /// The link of a Partner Center referral, if any. This is the planner's hot path: one cached
+    /// statement, one JSON parse of the base.
+    pub fn link_by_referral(&self, referral_id: &str) -> Result<Option<Link>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(select_links!("WHERE referral_id = ?1"))
+                .ctx("preparing a link read")?;
+            first(&mut stmt, &[&referral_id])
+        })
+    }
+
+    /// The link of a CRM record, if any.
+    pub fn link_by_crm(&self, entity: CrmEntity, crm_id: &str) -> Result<Option<Link>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(select_links!("WHERE crm_entity = ?1 AND crm_id = ?2"))
+                .ctx("preparing a link read")?;
+            first(&mut stmt, &[&entity.as_str(), &crm_id])
+        })
+    }
+
+    /// Up to `limit` links with an id greater than `after_id`, by id, optionally only those in `status`.
+    /// Page through all links by passing the last id of one page as the `after_id` of the next (start at 0).
+    pub fn links(
+        &self,
+        status: Option<LinkStatus>,
+        limit: usize,
+        after_id: i64,
+    ) -> Result<Vec<Link>, StoreError> {
+        let limit = sql::limit(Some(limit));
+        self.read(|conn| {
+            if let Some(status) = status {
+                let mut stmt = conn
+                    .prepare_cached(select_links!(
+                        "WHERE status = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+                    ))
+                    .ctx("preparing a link list")?;
+                collect(&mut stmt, &[&status.as_str(), &after_id, &limit])
+            } else {
+                let mut stmt = conn
+                    .prepare_cached(select_links!("WHERE id > ?1 ORDER BY id LIMIT ?2"))
+                    .ctx("preparing a link list")?;
+                collect(&mut stmt, &[&after_id, &limit])
+            }
+        })
+    }
+
+    /// The number of links in each status, for every status in [`LinkStatus::ALL`] order (zeros included).
+    pub fn count_links_by_status(&self) -> Result<Vec<(LinkStatus, u64)>, StoreError> {
+        self.read(|conn| {
+            let mut counts: Vec<(LinkStatus, u64)> =
+                LinkStatus::ALL.iter().map(|s| (*s, 0)).collect();
+            let mut stmt = conn
+                .prepare_cached("SELECT status, count(*) FROM links GROUP BY status")
+                .ctx("preparing the link count")?;
+            let mut rows = stmt.query([]).ctx("counting links")?;
+            while let Some(row) = rows.next().ctx("counting links")? {
+                let status = sql::decode(
+                    sql::req_str(row, 0, "links.status")?,
+                    "links.status",
+                    LinkStatus::parse,
+                )?;
+                let n = u64::try_from(sql::int(row, 1, "count")?).unwrap_or(0);
+                if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == status) {
+                    slot.1 = n;
+                }
+            }
+            Ok(counts)
+        })
+    }
+}

@@ -1,0 +1,201 @@
+//! The `SQLite` state store: links and their base snapshots, the audit trail, the review queue, the webhook
+//! inbox, write intents and poll cursors, in one file per deployment.
+//!
+//! A [`Store`] owns one `rusqlite::Connection` (no lifetimes in the public API). Every method that changes
+//! more than one row runs in one `SQLite` transaction; [`Store::commit`] writes everything an outcome changes
+//! (link, audit rows, reviews, completed intents, the inbox event) all or nothing, which is the crash-safety
+//! core of the engine. Timestamps are RFC 3339 UTC text ending in `Z`, passed in by the caller and compared
+//! as text, so write them with one fixed precision. The store never reads the clock.
+//!
+//! A `Store` may be moved between threads but must not be used by two threads at once (rusqlite's
+//! `Connection` is `Send` and not `Sync`).
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+/// Declares a closed set of values stored as text: the enum, `as_str`, `parse`, `ALL`, `Display` and serde
+/// names equal to the stored text.
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident => $text:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        $vis enum $name {
+            $( $(#[$vmeta])* #[serde(rename = $text)] $variant, )+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The stable `snake_case` text stored in the database and used by serde.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+
+            /// Parses the text returned by `as_str`; `None` for anything else.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+mod audit;
+mod commit;
+mod cursors;
+mod error;
+mod inbox;
+mod intents;
+mod links;
+mod review;
+mod schema;
+mod sql;
+
+pub use audit::{AuditEntry, AuditQuery, AuditRow, FieldChange};
+pub use commit::LinkCommit;
+pub use error::StoreError;
+pub use inbox::{Enqueued, InboxEvent, InboxStatus, NewEvent};
+pub use intents::{Intent, IntentSide, IntentStatus, NewIntent};
+pub use links::{Link, LinkStatus};
+pub use review::{NewReview, Review, ReviewChoice, ReviewStatus};
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+
+/// The path that [`Store::open`] treats as a private in-memory database.
+pub const MEMORY: &str = ":memory:";
+
+/// How many prepared statements a connection keeps; more than the store's distinct hot statements.
+const STATEMENT_CACHE_CAPACITY: usize = 64;
+
+/// The state store: one `SQLite` database holding links, audit, reviews, inbox, intents and cursors.
+///
+/// A `Store` may be moved between threads but must not be used by two threads at once.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: String,
+    schema_version: i64,
+    read_only: bool,
+}
+
+impl Store {
+    /// Opens the store at `path`, creating it when the file does not exist or is empty, and applies any
+    /// missing schema migrations in one transaction. The path `:memory:` gives a private in-memory store.
+    ///
+    /// Refuses, without changing the file, a file that is not `SQLite` or belongs to another application
+    /// ([`StoreError::NotAStore`]) and a store written by a newer cosell ([`StoreError::NewerSchema`]).
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Self::open_with(path.as_ref(), false)
+    }
+
+    /// Opens an existing store read-only (`SQLITE_OPEN_READ_ONLY`): reads work, every write fails with
+    /// [`StoreError::ReadOnly`]. The store must already be at [`SCHEMA_VERSION`], since migrating writes.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Self::open_with(path.as_ref(), true)
+    }
+
+    fn open_with(path: &Path, read_only: bool) -> Result<Store, StoreError> {
+        let shown = path.to_string_lossy().into_owned();
+        let memory = path == Path::new(MEMORY);
+        if memory && read_only {
+            return Err(StoreError::InvalidInput {
+                what: "path",
+                detail: "an in-memory store cannot be opened read-only".to_owned(),
+            });
+        }
+        let opened = if memory {
+            Connection::open_in_memory()
+        } else {
+            let access = if read_only {
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+            } else {
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+            };
+            Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        };
+        let mut conn = opened.map_err(|source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        let schema_version =
+            schema::prepare(&mut conn, !memory, read_only).map_err(|e| e.in_store(&shown))?;
+        Ok(Store {
+            conn,
+            path: shown,
+            schema_version,
+            read_only,
+        })
+    }
+
+    /// The schema version of the open store (`PRAGMA user_version`), equal to [`SCHEMA_VERSION`].
+    pub fn schema_version(&self) -> i64 {
+        self.schema_version
+    }
+
+    /// The path the store was opened with (`:memory:` for an in-memory store).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// True when the store was opened with [`Store::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Runs a read and fills the store path into its error.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        f(&self.conn).map_err(|e| e.in_store(&self.path))
+    }
+
+    /// Runs single-statement writes outside an explicit transaction (each statement is atomic).
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        f(&self.conn).map_err(|e| e.in_store(&self.path))
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committed when `f` succeeds, rolled back otherwise.
+    fn write_tx<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        use sql::Ctx;
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx("beginning a transaction")?;
+            let value = f(&tx)?;
+            tx.commit().ctx("committing a transaction")?;
+            Ok(value)
+        })();
+        result.map_err(|e: StoreError| e.in_store(&self.path))
+    }
+}

@@ -1,0 +1,373 @@
+//! The schema and its migrations, and the checks and pragmas applied on open.
+//!
+//! `PRAGMA user_version` is the schema version: the number of migrations applied. `MIGRATIONS[i]` takes a
+//! store from version `i` to `i + 1`; opening applies the missing ones in one transaction. Migrations are
+//! only ever appended, never edited. `PRAGMA application_id` is [`APPLICATION_ID`] for every store, so that
+//! another application's `SQLite` file is refused instead of being written into.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+use super::sql::Ctx;
+
+/// The schema version this build writes and reads (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `PRAGMA application_id` of every cosell store: `"CoSe"` in ASCII.
+pub const APPLICATION_ID: i32 = 0x436F_5365;
+
+/// How long a connection waits for another one's lock before failing with `Busy`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The migrations, in order; `MIGRATIONS.len()` is [`SCHEMA_VERSION`].
+pub(crate) const MIGRATIONS: &[&str] = &[V1];
+
+const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
+
+/// Version 1: every table, the append-only triggers and the `audit_log` view.
+const V1: &str = r"
+CREATE TABLE links (
+    id              INTEGER PRIMARY KEY,
+    referral_id     TEXT UNIQUE,
+    crm_entity      TEXT NOT NULL,
+    crm_id          TEXT,
+    base            TEXT NOT NULL,
+    pc_etag         TEXT,
+    pc_modified     TEXT,
+    pc_stamp        TEXT,
+    crm_etag        TEXT,
+    crm_modified    TEXT,
+    crm_stamp       TEXT,
+    status          TEXT NOT NULL,
+    last_error_kind TEXT,
+    last_error      TEXT,
+    last_plan       TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    UNIQUE (crm_entity, crm_id)
+);
+CREATE INDEX links_status ON links (status, id);
+
+CREATE TABLE audit (
+    id            INTEGER PRIMARY KEY,
+    at            TEXT NOT NULL,
+    link_id       INTEGER,
+    referral_id   TEXT,
+    crm_entity    TEXT,
+    crm_id        TEXT,
+    direction     TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    outcome       TEXT NOT NULL,
+    reason        TEXT,
+    error_kind    TEXT,
+    error_message TEXT,
+    cause         TEXT,
+    dry_run       INTEGER NOT NULL,
+    plan_id       TEXT
+);
+CREATE INDEX audit_referral ON audit (referral_id);
+CREATE INDEX audit_at ON audit (at);
+CREATE INDEX audit_link ON audit (link_id);
+
+CREATE TABLE audit_field (
+    audit_id INTEGER NOT NULL REFERENCES audit (id),
+    field    TEXT NOT NULL,
+    before   TEXT,
+    after    TEXT
+);
+CREATE INDEX audit_field_audit ON audit_field (audit_id);
+
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TRIGGER audit_field_no_update BEFORE UPDATE ON audit_field
+BEGIN SELECT RAISE(ABORT, 'audit_field is append-only'); END;
+CREATE TRIGGER audit_field_no_delete BEFORE DELETE ON audit_field
+BEGIN SELECT RAISE(ABORT, 'audit_field is append-only'); END;
+
+CREATE VIEW audit_log AS
+SELECT a.id AS audit_id, a.at, a.link_id, a.referral_id, a.crm_entity, a.crm_id,
+       a.direction, a.action, a.outcome, a.reason,
+       f.field, f.before, f.after,
+       a.error_kind, a.error_message, a.cause, a.dry_run, a.plan_id
+FROM audit AS a
+LEFT JOIN audit_field AS f ON f.audit_id = a.id;
+
+CREATE TABLE review (
+    id             INTEGER PRIMARY KEY,
+    link_id        INTEGER REFERENCES links (id),
+    referral_id    TEXT,
+    field          TEXT NOT NULL,
+    base           TEXT,
+    partner_center TEXT,
+    crm            TEXT,
+    created_at     TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    resolution     TEXT,
+    resolved_at    TEXT,
+    note           TEXT
+);
+CREATE UNIQUE INDEX review_one_open ON review (link_id, field) WHERE status = 'open';
+CREATE INDEX review_status ON review (status, id);
+CREATE INDEX review_referral ON review (referral_id);
+
+CREATE TABLE inbox (
+    id              INTEGER PRIMARY KEY,
+    dedupe_key      TEXT NOT NULL UNIQUE,
+    event_name      TEXT NOT NULL,
+    referral_id     TEXT,
+    resource_uri    TEXT,
+    change_time     TEXT,
+    body_sha256     TEXT,
+    received_at     TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    last_error      TEXT,
+    done_at         TEXT
+);
+CREATE INDEX inbox_due ON inbox (status, id);
+
+CREATE TABLE write_intent (
+    id           INTEGER PRIMARY KEY,
+    link_id      INTEGER REFERENCES links (id),
+    referral_id  TEXT,
+    side         TEXT NOT NULL,
+    operation    TEXT NOT NULL,
+    target_id    TEXT,
+    payload      TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    completed_at TEXT,
+    result       TEXT
+);
+CREATE INDEX write_intent_open ON write_intent (id) WHERE status = 'open';
+
+CREATE TABLE cursors (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+";
+
+/// What the header of a database says before anything is written.
+struct Header {
+    application_id: i32,
+    user_version: i64,
+    objects: i64,
+}
+
+fn read_header(conn: &Connection) -> Result<Header, StoreError> {
+    // The first read of a file that is not SQLite fails here with SQLITE_NOTADB.
+    let not_ours = |e: rusqlite::Error| match StoreError::from_sqlite("reading the header", e) {
+        StoreError::Corrupt { .. } => StoreError::NotAStore {
+            path: String::new(),
+        },
+        other => other,
+    };
+    let application_id = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(not_ours)?;
+    let user_version = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(not_ours)?;
+    let objects = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .map_err(not_ours)?;
+    Ok(Header {
+        application_id,
+        user_version,
+        objects,
+    })
+}
+
+/// Checks that the database is ours (or empty) and not newer, sets the pragmas, and migrates it.
+///
+/// Nothing is written to a file that is refused: the checks only read, and `journal_mode=WAL` (which
+/// writes the header) comes after them. Returns the schema version.
+pub(crate) fn prepare(
+    conn: &mut Connection,
+    file: bool,
+    read_only: bool,
+) -> Result<i64, StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .ctx("setting the busy timeout")?;
+    let header = read_header(conn)?;
+    let fresh = header.application_id == 0 && header.user_version == 0 && header.objects == 0;
+    if !fresh && header.application_id != APPLICATION_ID {
+        return Err(StoreError::NotAStore {
+            path: String::new(),
+        });
+    }
+    check_not_newer(header.user_version, SCHEMA_VERSION)?;
+    if read_only {
+        if fresh {
+            return Err(StoreError::NotAStore {
+                path: String::new(),
+            });
+        }
+        if header.user_version < SCHEMA_VERSION {
+            return Err(StoreError::OutdatedSchema {
+                path: String::new(),
+                found: header.user_version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .ctx("enabling foreign keys")?;
+        return Ok(header.user_version);
+    }
+    if file {
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+            .ctx("enabling WAL")?;
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .ctx("setting synchronous")?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .ctx("enabling foreign keys")?;
+    migrate(conn, MIGRATIONS)
+}
+
+fn check_not_newer(found: i64, supported: i64) -> Result<(), StoreError> {
+    if found > supported {
+        return Err(StoreError::NewerSchema {
+            path: String::new(),
+            found,
+            supported,
+        });
+    }
+    if found < 0 {
+        return Err(StoreError::NotAStore {
+            path: String::new(),
+        });
+    }
+    Ok(())
+}
+
+/// Applies `migrations[user_version..]` in one `BEGIN IMMEDIATE` transaction and returns the new version.
+///
+/// The version is read again inside the transaction, so two processes opening a new store at once apply
+/// each migration once. A store at the last version is left unchanged.
+pub(crate) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<i64, StoreError> {
+    let target = migrations.len() as i64;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx("beginning the migration")?;
+    let current: i64 = tx
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .ctx("reading the schema version")?;
+    check_not_newer(current, target)?;
+    if current == target {
+        return Ok(current);
+    }
+    // `check_not_newer` refused negative versions.
+    let applied = usize::try_from(current).unwrap_or_default();
+    for script in migrations.iter().skip(applied) {
+        tx.execute_batch(script).ctx("applying a migration")?;
+    }
+    if current == 0 {
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .ctx("setting the application id")?;
+    }
+    tx.pragma_update(None, "user_version", target)
+        .ctx("setting the schema version")?;
+    tx.commit().ctx("committing the migration")?;
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("user_version is readable")
+    }
+
+    #[test]
+    fn migrations_apply_in_order_and_only_once() {
+        let mut conn = Connection::open_in_memory().expect("in-memory db");
+        // The second step fails unless the first ran before it; the log proves each ran once.
+        let first: &[&str] = &[
+            "CREATE TABLE t (a INTEGER); CREATE TABLE log (step INTEGER); INSERT INTO log VALUES (1);",
+            "ALTER TABLE t ADD COLUMN b INTEGER; INSERT INTO log VALUES (2);",
+        ];
+        assert_eq!(migrate(&mut conn, first).expect("migrates"), 2);
+        assert_eq!(migrate(&mut conn, first).expect("idempotent"), 2);
+        let more: Vec<&str> = first
+            .iter()
+            .copied()
+            .chain(["INSERT INTO t (a, b) VALUES (1, 2); INSERT INTO log VALUES (3);"])
+            .collect();
+        assert_eq!(migrate(&mut conn, &more).expect("migrates the rest"), 3);
+        assert_eq!(version(&conn), 3);
+        let steps: Vec<i64> = conn
+            .prepare("SELECT step FROM log ORDER BY rowid")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(steps, [1, 2, 3]);
+        let app: i32 = conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .expect("application_id");
+        assert_eq!(app, APPLICATION_ID);
+        // Fewer migrations than applied means a newer store.
+        let err = migrate(&mut conn, first).expect_err("newer");
+        assert!(matches!(
+            err,
+            StoreError::NewerSchema {
+                found: 3,
+                supported: 2,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn failed_migration_rolls_back_everything() {
+        let mut conn = Connection::open_in_memory().expect("in-memory db");
+        let bad: &[&str] = &["CREATE TABLE t (a INTEGER);", "THIS IS NOT SQL;"];
+        assert!(migrate(&mut conn, bad).is_err());
+        assert_eq!(version(&conn), 0);
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(tables, 0);
+    }
+
+    #[test]
+    fn the_real_schema_applies_and_reapplies() {
+        let mut conn = Connection::open_in_memory().expect("in-memory db");
+        assert_eq!(
+            prepare(&mut conn, false, false).expect("creates"),
+            SCHEMA_VERSION
+        );
+        assert_eq!(
+            prepare(&mut conn, false, false).expect("reopens"),
+            SCHEMA_VERSION
+        );
+        for table in [
+            "links",
+            "audit",
+            "audit_field",
+            "review",
+            "inbox",
+            "write_intent",
+            "cursors",
+        ] {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |r| r.get(0),
+                )
+                .expect("count");
+            assert_eq!(n, 1, "table {table}");
+        }
+    }
+}
