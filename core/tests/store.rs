@@ -1034,3 +1034,33 @@ fn a_locked_store_reports_busy() -> TestResult {
     store.set_cursor("pc", "v", T0)?;
     Ok(())
 }
+
+#[test]
+fn rows_serialize_for_bindings() -> TestResult {
+    let mut store = Store::open(":memory:")?;
+    let id = insert(&mut store, "R-1", "O-1")?;
+    assert_eq!(store.link_by_referral("R-404")?, None);
+    let stored = store.link(id)?.expect("stored");
+    let text = serde_json::to_string(&stored)?;
+    assert!(
+        text.contains("\"status\":\"synced\"") && text.contains("\"crm_entity\":\"opportunity\"")
+    );
+    assert_eq!(serde_json::from_str::<Link>(&text)?, stored);
+
+    let rows = store.audit(&AuditQuery::default())?;
+    let value = serde_json::to_value(&rows[0])?;
+    assert_eq!(
+        value["id"],
+        json!(rows[0].id),
+        "the entry is flattened next to its id"
+    );
+    assert_eq!(value["action"], json!("link"));
+    assert_eq!(
+        serde_json::from_value::<cosell_core::store::AuditRow>(value)?,
+        rows[0]
+    );
+    assert_eq!(LinkStatus::parse("orphaned"), Some(LinkStatus::Orphaned));
+    assert_eq!(LinkStatus::parse("Orphaned"), None);
+    assert_eq!(ReviewStatus::Dismissed.to_string(), "dismissed");
+    Ok(())
+}
