@@ -1,1 +1,151 @@
-fn main(){}
+//! The standard benchmark: `bench/workload.py N DIR` pairs through the engine, one thread, JSON parsing and base
+//! look-up included. Prints one JSON line per measurement:
+//! `{"bench": "...", "crm": "...", "records": N, "seconds": S, "per_s": R}`.
+//!
+//! * `link_batched`: first sync of the v1 pairs (all agree), committed to a SQLite file in batches of
+//!   `BATCH` pairs per transaction.
+//! * `link_per_pair`: the same with one transaction per pair (on the first `PER_PAIR_MAX` pairs).
+//! * `plan`: diff3 of the v2 pairs against the stored bases; the plan counts are checked against the
+//!   workload's `manifest.json` (the run fails on any difference).
+//! * `peak_rss`: the process's peak resident memory (VmHWM), in MB.
+//!
+//! Usage: `cargo bench -p cosell-core --bench workload -- DIR` (DIR made by `bench/workload.py`).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Lines};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use cosell_core::plan::Summary;
+use cosell_core::{CommitResults, Engine, Mapping};
+
+const BATCH: usize = 1000;
+const PER_PAIR_MAX: usize = 20_000;
+
+fn lines(dir: &Path, name: &str) -> Lines<BufReader<File>> {
+    let path = dir.join(name);
+    let file = File::open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run bench/workload.py first)", path.display()));
+    BufReader::with_capacity(1 << 20, file).lines()
+}
+
+/// Streams the pairs of one version: (referral line, CRM line).
+fn pairs(dir: &Path, version: &str, crm: &str) -> impl Iterator<Item = (String, String)> {
+    lines(dir, &format!("referrals_{version}.jsonl"))
+        .zip(lines(dir, &format!("{crm}_{version}.jsonl")))
+        .map(|(r, c)| (r.expect("read referral line"), c.expect("read CRM line")))
+}
+
+fn report(bench: &str, crm: &str, records: usize, seconds: f64, extra: &str) {
+    println!(
+        "{{\"bench\": \"{bench}\", \"crm\": \"{crm}\", \"records\": {records}, \"seconds\": {seconds:.3}, \"per_s\": {:.0}{extra}}}",
+        records as f64 / seconds
+    );
+}
+
+fn fresh_store(dir: &Path, name: &str) -> String {
+    let path: PathBuf = dir.join(name);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path.display().to_string()
+}
+
+fn link(
+    dir: &Path,
+    crm: &str,
+    mapping: &Mapping,
+    batch: usize,
+    limit: usize,
+) -> (String, usize, f64) {
+    let store = fresh_store(dir, &format!("bench-{crm}-{batch}.db"));
+    let mut engine = Engine::open(&store, mapping.clone()).expect("open store");
+    let results = CommitResults::default();
+    let start = Instant::now();
+    let mut pending = Vec::with_capacity(batch);
+    let mut n = 0;
+    for (r, c) in pairs(dir, "v1", crm).take(limit) {
+        let plan = engine.plan_json(Some(&r), Some(&c)).expect("plan v1 pair");
+        assert_eq!(plan.summary, Summary::Link, "v1 pairs agree: {plan}");
+        pending.push(plan);
+        n += 1;
+        if pending.len() == batch {
+            let items: Vec<_> = pending.iter().map(|p| (p, &results)).collect();
+            engine.commit_many(&items).expect("commit");
+            pending.clear();
+        }
+    }
+    if !pending.is_empty() {
+        let items: Vec<_> = pending.iter().map(|p| (p, &results)).collect();
+        engine.commit_many(&items).expect("commit");
+    }
+    (store, n, start.elapsed().as_secs_f64())
+}
+
+fn main() {
+    let dir = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .map_or_else(|| PathBuf::from("bench/out"), PathBuf::from);
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("manifest.json"))
+            .expect("manifest.json (run bench/workload.py first)"),
+    )
+    .expect("manifest JSON");
+    let count = |k: &str| manifest[k].as_u64().expect("manifest count") as usize;
+    let expected: HashMap<Summary, usize> = [
+        (Summary::UpdateCrm, count("pc_only")),
+        (Summary::UpdatePartnerCenter, count("crm_only")),
+        (Summary::Conflict, count("conflict")),
+        (Summary::Converged, count("both_same")),
+        (Summary::Nothing, count("unchanged")),
+    ]
+    .into();
+    for (crm, profile) in [("salesforce", "salesforce"), ("dynamics", "dynamics365")] {
+        let mapping = Mapping::builtin(profile).expect("built-in profile");
+        let (store, n, secs) = link(&dir, crm, &mapping, BATCH, usize::MAX);
+        report(
+            "link_batched",
+            crm,
+            n,
+            secs,
+            &format!(", \"batch\": {BATCH}"),
+        );
+        let (_, n1, secs1) = link(&dir, crm, &mapping, 1, PER_PAIR_MAX);
+        report("link_per_pair", crm, n1, secs1, ", \"batch\": 1");
+
+        let engine = Engine::open(&store, mapping).expect("reopen store");
+        let mut counts: HashMap<Summary, usize> = HashMap::new();
+        let start = Instant::now();
+        let mut planned = 0;
+        for (r, c) in pairs(&dir, "v2", crm) {
+            let plan = engine.plan_json(Some(&r), Some(&c)).expect("plan v2 pair");
+            *counts.entry(plan.summary).or_default() += 1;
+            planned += 1;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let shown: Vec<String> = counts
+            .iter()
+            .map(|(k, v)| format!("\"{}\": {v}", k.as_str()))
+            .collect();
+        report(
+            "plan",
+            crm,
+            planned,
+            secs,
+            &format!(", \"counts\": {{{}}}", shown.join(", ")),
+        );
+        assert_eq!(counts, expected, "plan counts differ from manifest.json");
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm_kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    println!(
+        "{{\"bench\": \"peak_rss\", \"mb\": {:.1}}}",
+        hwm_kb / 1024.0
+    );
+}

@@ -1,0 +1,302 @@
+//! Canonical typed values: what a field holds once read from either side, and how two values compare.
+//!
+//! Diffing happens only on these values, never on wire JSON, so `120000` and `120000.0` are equal, dates compare
+//! as dates and a set of solution ids ignores order. Decimals are `f64`: every amount the three services send is
+//! a JSON number that serde reads as `f64`, the same text always gives the same `f64`, and the services' own
+//! precision (Salesforce currency 18,2; Dataverse Money) is well inside the 15 significant digits `f64` keeps.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde_json::Value as Json;
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime, UtcOffset};
+
+/// The type of a canonical field, as declared in a mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueType {
+    /// Free text.
+    Text,
+    /// A number (amounts, counts).
+    Decimal,
+    /// A calendar date without time.
+    Date,
+    /// An instant, normalized to UTC.
+    Datetime,
+    /// Yes/no.
+    Bool,
+    /// One value of a closed list (status, "how can Microsoft help").
+    Enum,
+    /// A set of ids (solution ids); order and duplicates do not matter.
+    Set,
+}
+
+impl ValueType {
+    /// The name used in mapping files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueType::Text => "text",
+            ValueType::Decimal => "decimal",
+            ValueType::Date => "date",
+            ValueType::Datetime => "datetime",
+            ValueType::Bool => "bool",
+            ValueType::Enum => "enum",
+            ValueType::Set => "set",
+        }
+    }
+}
+
+/// A canonical value. `Null` means "no value on this side".
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// No value.
+    Null,
+    /// Text.
+    Text(String),
+    /// A number.
+    Decimal(f64),
+    /// A date.
+    Date(Date),
+    /// An instant in UTC.
+    Datetime(OffsetDateTime),
+    /// A boolean.
+    Bool(bool),
+    /// An enum value, in Partner Center's vocabulary (for status: `Active/Accepted`).
+    Enum(String),
+    /// A set of ids.
+    Set(BTreeSet<String>),
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Text(a), Value::Text(b)) | (Value::Enum(a), Value::Enum(b)) => a == b,
+            #[allow(clippy::float_cmp)] // exact equality is the point: 120000 == 120000.0
+            (Value::Decimal(a), Value::Decimal(b)) => a == b,
+            (Value::Date(a), Value::Date(b)) => a == b,
+            (Value::Datetime(a), Value::Datetime(b)) => a == b,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Set(a), Value::Set(b)) => a == b,
+            // An empty text or set is the same as no value: services print "" and null interchangeably.
+            (Value::Null, Value::Text(s)) | (Value::Text(s), Value::Null) => s.is_empty(),
+            (Value::Null, Value::Set(s)) | (Value::Set(s), Value::Null) => s.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+impl Value {
+    /// True for `Null`, empty text and the empty set.
+    pub fn is_empty(&self) -> bool {
+        *self == Value::Null
+    }
+
+    /// The plain JSON form used in plans, the audit and the stored base: text and enums as strings, decimals as
+    /// numbers (integral values without a fraction), dates as `YYYY-MM-DD`, instants as RFC 3339 UTC, sets as
+    /// sorted arrays.
+    pub fn to_json(&self) -> Json {
+        match self {
+            Value::Null => Json::Null,
+            Value::Text(s) | Value::Enum(s) => Json::String(s.clone()),
+            Value::Decimal(d) => decimal_json(*d),
+            Value::Date(d) => Json::String(format_date(*d)),
+            Value::Datetime(t) => Json::String(format_datetime(*t)),
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Set(s) => Json::Array(s.iter().map(|x| Json::String(x.clone())).collect()),
+        }
+    }
+
+    /// Reads the plain JSON form back (the inverse of [`Value::to_json`]) for a field of type `ty`.
+    pub fn from_json(ty: ValueType, json: &Json) -> Result<Value, String> {
+        if json.is_null() {
+            return Ok(Value::Null);
+        }
+        match ty {
+            ValueType::Text => scalar_text(json).map(Value::Text),
+            ValueType::Enum => scalar_text(json).map(Value::Enum),
+            ValueType::Decimal => match json {
+                Json::Number(n) => n.as_f64().map(Value::Decimal).ok_or_else(|| "a finite number".to_owned()),
+                Json::String(s) => s
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .map(Value::Decimal)
+                    .ok_or_else(|| "a number".to_owned()),
+                _ => Err("a number".to_owned()),
+            },
+            ValueType::Bool => match json {
+                Json::Bool(b) => Ok(Value::Bool(*b)),
+                Json::String(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
+                Json::String(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
+                _ => Err("true or false".to_owned()),
+            },
+            ValueType::Date => match json {
+                Json::String(s) => parse_date(s).map(Value::Date),
+                _ => Err("a date (YYYY-MM-DD)".to_owned()),
+            },
+            ValueType::Datetime => match json {
+                Json::String(s) => parse_datetime(s).map(Value::Datetime),
+                _ => Err("a date-time (RFC 3339)".to_owned()),
+            },
+            ValueType::Set => match json {
+                Json::Array(items) => items
+                    .iter()
+                    .filter(|v| !v.is_null())
+                    .map(scalar_text)
+                    .collect::<Result<BTreeSet<_>, _>>()
+                    .map(Value::Set),
+                _ => Err("an array of ids".to_owned()),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("(empty)"),
+            Value::Text(s) | Value::Enum(s) => write!(f, "{s:?}"),
+            other => write!(f, "{}", other.to_json()),
+        }
+    }
+}
+
+fn scalar_text(json: &Json) -> Result<String, String> {
+    match json {
+        Json::String(s) => Ok(s.clone()),
+        Json::Number(n) => Ok(n.to_string()),
+        Json::Bool(b) => Ok(b.to_string()),
+        _ => Err("text".to_owned()),
+    }
+}
+
+/// A decimal as JSON: integral values within ±2^53 are written without a fraction (`120000`, not `120000.0`).
+pub(crate) fn decimal_json(d: f64) -> Json {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if d.fract() == 0.0 && d.abs() < EXACT {
+        #[allow(clippy::cast_possible_truncation)]
+        return Json::from(d as i64);
+    }
+    serde_json::Number::from_f64(d).map_or(Json::Null, Json::Number)
+}
+
+/// Formats a date as `YYYY-MM-DD`.
+pub(crate) fn format_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// Formats an instant as RFC 3339 in UTC with seconds precision or more (`2026-11-02T09:00:00Z`).
+pub(crate) fn format_datetime(t: OffsetDateTime) -> String {
+    t.to_offset(UtcOffset::UTC).format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Formats an instant for the store and the audit: RFC 3339 UTC with exactly six fractional digits
+/// (`2026-11-24T10:00:00.000000Z`), so that stored times sort and compare correctly as text.
+pub fn format_timestamp(t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
+/// Parses a date: `YYYY-MM-DD`, or the date part of a date-time as written (`2027-03-15T00:00:00Z` → 2027-03-15;
+/// Partner Center's `closingDateTime` carries dates this way).
+pub(crate) fn parse_date(s: &str) -> Result<Date, String> {
+    let head = s.get(..10).ok_or_else(|| "a date (YYYY-MM-DD)".to_owned())?;
+    let rest = &s[10..];
+    if !(rest.is_empty() || rest.starts_with('T') || rest.starts_with(' ')) {
+        return Err("a date (YYYY-MM-DD)".to_owned());
+    }
+    let b = head.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+    };
+    if b[4] != b'-' || b[7] != b'-' {
+        return Err("a date (YYYY-MM-DD)".to_owned());
+    }
+    let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10)) else {
+        return Err("a date (YYYY-MM-DD)".to_owned());
+    };
+    let month = time::Month::try_from(m as u8).map_err(|_| "a date with a month 01-12".to_owned())?;
+    Date::from_calendar_date(y as i32, month, d as u8).map_err(|_| "a valid calendar date".to_owned())
+}
+
+/// Parses an instant in any of the three services' forms: RFC 3339 (`…Z`, `…+00:00`, up to 9 fractional digits;
+/// Partner Center prints 7) and Salesforce's `2026-10-20T10:15:42.000+0000` (offset without a colon).
+pub(crate) fn parse_datetime(s: &str) -> Result<OffsetDateTime, String> {
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t.to_offset(UtcOffset::UTC));
+    }
+    // Salesforce: ±HHMM offset. Insert the colon and retry.
+    let n = s.len();
+    if n > 5 && s.is_char_boundary(n - 5) {
+        let (head, off) = s.split_at(n - 5);
+        let ob = off.as_bytes();
+        if (ob[0] == b'+' || ob[0] == b'-') && ob[1..].iter().all(u8::is_ascii_digit) {
+            let fixed = format!("{head}{}:{}", &off[..3], &off[3..]);
+            if let Ok(t) = OffsetDateTime::parse(&fixed, &Rfc3339) {
+                return Ok(t.to_offset(UtcOffset::UTC));
+            }
+        }
+    }
+    Err("a date-time (RFC 3339, e.g. 2026-11-02T09:00:00Z)".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn decimals_compare_by_value() {
+        let a = Value::from_json(ValueType::Decimal, &json!(120_000)).expect("int");
+        let b = Value::from_json(ValueType::Decimal, &json!(120_000.0)).expect("float");
+        assert_eq!(a, b);
+        assert_eq!(a.to_json(), json!(120_000));
+        assert_ne!(a, Value::Decimal(120_000.5));
+    }
+
+    #[test]
+    fn sets_ignore_order_and_empty_is_null() {
+        let a = Value::from_json(ValueType::Set, &json!(["b", "a"])).expect("set");
+        let b = Value::from_json(ValueType::Set, &json!(["a", "b", "a"])).expect("set");
+        assert_eq!(a, b);
+        assert_eq!(Value::Set(BTreeSet::new()), Value::Null);
+        assert_eq!(Value::Text(String::new()), Value::Null);
+    }
+
+    #[test]
+    fn dates_and_datetimes_in_every_service_format() {
+        assert_eq!(parse_date("2027-03-15T00:00:00Z"), parse_date("2027-03-15"));
+        assert!(parse_date("2027-02-30").is_err());
+        assert!(parse_date("2027-3-15").is_err());
+        assert!(parse_date("").is_err());
+        assert!(parse_date("2027-03-15junk").is_err());
+        let pc = parse_datetime("2026-10-20T10:15:42.0000000Z").expect("pc");
+        let sf = parse_datetime("2026-10-20T10:15:42.000+0000").expect("sf");
+        let dy = parse_datetime("2026-10-20T12:15:42+02:00").expect("dynamics");
+        assert_eq!(pc, sf);
+        assert_eq!(pc, dy);
+        assert_eq!(format_datetime(pc), "2026-10-20T10:15:42Z");
+        assert!(parse_datetime("yesterday").is_err());
+        assert!(parse_datetime("2026-10-20T10:15:42.000+00é0").is_err());
+    }
+
+    #[test]
+    fn wrong_types_are_errors_not_panics() {
+        assert!(Value::from_json(ValueType::Decimal, &json!("abc")).is_err());
+        assert!(Value::from_json(ValueType::Bool, &json!(3)).is_err());
+        assert!(Value::from_json(ValueType::Set, &json!({"a": 1})).is_err());
+        assert!(Value::from_json(ValueType::Text, &json!([1])).is_err());
+    }
+}
