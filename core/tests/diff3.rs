@@ -1,6 +1,9 @@
 //! The three-way diff of one canonical field, directly and through whole plans: every outcome, the no-base case,
 //! and typed equality (numbers, sets, dates, lossy enums compared in the coarser CRM space).
 
+// `e`, `r`, `c`, `p`, `a`: engine, referral, CRM record, plan, applied — the same in every test.
+#![allow(clippy::many_single_char_names)]
+
 mod common;
 
 use common::{
@@ -23,8 +26,8 @@ fn rule(profile: &str, entity: CrmEntity, name: &str) -> FieldRule {
         .clone()
 }
 
-fn v(ty: ValueType, j: serde_json::Value) -> Value {
-    Value::from_json(ty, &j).expect("typed value")
+fn v(ty: ValueType, j: &serde_json::Value) -> Value {
+    Value::from_json(ty, j).expect("typed value")
 }
 
 fn text(s: &str) -> Value {
@@ -66,37 +69,37 @@ fn without_a_base_agreement_converges_and_difference_conflicts() {
 #[test]
 fn decimals_compare_by_value() {
     let deal = rule("salesforce", CrmEntity::Opportunity, "deal_value");
-    let int = v(ValueType::Decimal, json!(120_000));
-    let float = v(ValueType::Decimal, json!(120_000.0));
-    let text_number = v(ValueType::Decimal, json!("120000.00"));
+    let int = v(ValueType::Decimal, &json!(120_000));
+    let float = v(ValueType::Decimal, &json!(120_000.0));
+    let text_number = v(ValueType::Decimal, &json!("120000.00"));
     assert!(deal.same(&int, &float));
     assert!(deal.same(&int, &text_number));
     assert_eq!(diff3(&deal, Some(&int), &float, &int), Diff3::Unchanged);
     assert_eq!(diff3(&deal, None, &int, &float), Diff3::Converged);
-    let other = v(ValueType::Decimal, json!(120_000.01));
+    let other = v(ValueType::Decimal, &json!(120_000.01));
     assert_eq!(diff3(&deal, Some(&int), &int, &other), Diff3::TakeCrm);
 }
 
 #[test]
 fn sets_ignore_order_and_duplicates() {
     let sol = rule("salesforce", CrmEntity::Opportunity, "solutions");
-    let a = v(ValueType::Set, json!(["SOL-2", "SOL-1"]));
-    let b = v(ValueType::Set, json!(["SOL-1", "SOL-2", "SOL-1"]));
+    let a = v(ValueType::Set, &json!(["SOL-2", "SOL-1"]));
+    let b = v(ValueType::Set, &json!(["SOL-1", "SOL-2", "SOL-1"]));
     assert!(sol.same(&a, &b));
     assert_eq!(diff3(&sol, Some(&a), &b, &a), Diff3::Unchanged);
-    let c = v(ValueType::Set, json!(["SOL-1"]));
+    let c = v(ValueType::Set, &json!(["SOL-1"]));
     assert_eq!(diff3(&sol, Some(&a), &a, &c), Diff3::TakeCrm);
 }
 
 #[test]
 fn dates_compare_as_dates() {
     let close = rule("salesforce", CrmEntity::Opportunity, "close_date");
-    let pc = v(ValueType::Date, json!("2027-03-15T00:00:00Z"));
-    let crm = v(ValueType::Date, json!("2027-03-15"));
+    let pc = v(ValueType::Date, &json!("2027-03-15T00:00:00Z"));
+    let crm = v(ValueType::Date, &json!("2027-03-15"));
     assert!(close.same(&pc, &crm));
     assert_eq!(diff3(&close, None, &pc, &crm), Diff3::Converged);
     assert_eq!(diff3(&close, Some(&crm), &pc, &crm), Diff3::Unchanged);
-    let next_day = v(ValueType::Date, json!("2027-03-16"));
+    let next_day = v(ValueType::Date, &json!("2027-03-16"));
     assert_eq!(diff3(&close, Some(&crm), &pc, &next_day), Diff3::TakeCrm);
 }
 

@@ -1,6 +1,9 @@
 //! Mapping loading and validation: every invalid mapping is refused with an error that names the rule and what is
 //! wrong; JSON, TOML and files load; the built-in profiles validate against `core/mapping.schema.json`.
 
+// `e`, `r`, `c`, `p`, `a`: engine, referral, CRM record, plan, applied — the same in every test.
+#![allow(clippy::many_single_char_names)]
+
 mod common;
 
 use std::path::PathBuf;
@@ -473,11 +476,12 @@ fn check(root: &Value, schema: &Value, v: &Value, at: &str, errs: &mut Vec<Strin
                 props.and_then(|p| p.get(k)),
                 schema.get("additionalProperties"),
             ) {
-                (Some(s), _) => check(root, s, val, &path, errs),
+                (Some(s), _) | (None, Some(s @ Value::Object(_))) => {
+                    check(root, s, val, &path, errs);
+                }
                 (None, Some(Value::Bool(false))) => {
                     errs.push(format!("{path}: not allowed by the schema"));
                 }
-                (None, Some(s @ Value::Object(_))) => check(root, s, val, &path, errs),
                 (None, _) => {}
             }
         }

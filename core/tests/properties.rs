@@ -2,6 +2,9 @@
 //! sides); planning never panics on arbitrary input; diff3 is symmetric; malformed, mistyped, huge and deeply
 //! nested records are errors, never panics.
 
+// `e`, `r`, `c`, `p`, `a`: engine, referral, CRM record, plan, applied — the same in every test.
+#![allow(clippy::many_single_char_names)]
+
 mod common;
 
 use common::{
@@ -30,7 +33,7 @@ const SOLUTIONS: &[&str] = &["SOL-1", "SOL-2", "SOL-3", "SOL-4", "SOL-5"];
 #[derive(Debug, Clone)]
 struct Deal {
     name: String,
-    deal_value: f64,
+    value: f64,
     notes: String,
     currency: &'static str,
     close_day: u16,
@@ -49,9 +52,9 @@ fn deal() -> impl Strategy<Value = Deal> {
         prop::sample::subsequence(SOLUTIONS, 1..=3),
     )
         .prop_map(
-            |(name, deal_value, notes, currency, close_day, status, solutions)| Deal {
+            |(name, value, notes, currency, close_day, status, solutions)| Deal {
                 name,
-                deal_value,
+                value,
                 notes,
                 currency,
                 close_day,
@@ -93,7 +96,7 @@ fn date(day: u16) -> String {
 fn referral_of(d: &Deal) -> Value {
     let mut r = referral();
     r["name"] = json!(d.name);
-    r["details"]["dealValue"] = json!(d.deal_value);
+    r["details"]["dealValue"] = json!(d.value);
     r["details"]["notes"] = json!(d.notes);
     r["details"]["currency"] = json!(d.currency);
     r["details"]["closingDateTime"] = json!(format!("{}T00:00:00Z", date(d.close_day)));
@@ -145,11 +148,12 @@ fn edit_crm(system: CrmSystem, c: &mut Value, e: &Edit) {
             }
         }
         Edit::CloseDay(d) => {
-            c[if sf {
+            let key = if sf {
                 "CloseDate"
             } else {
                 "estimatedclosedate"
-            }] = json!(date(*d))
+            };
+            c[key] = json!(date(*d));
         }
         Edit::Accept => {
             if sf {

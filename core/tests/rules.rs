@@ -2,6 +2,9 @@
 //! act on; failed writes and retries; conflict policies and the review queue; echo suppression for every kind
 //! of plan.
 
+// `e`, `r`, `c`, `p`, `a`: engine, referral, CRM record, plan, applied — the same in every test.
+#![allow(clippy::many_single_char_names)]
+
 mod common;
 
 use common::{

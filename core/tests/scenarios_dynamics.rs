@@ -1,6 +1,9 @@
 //! End-to-end scenarios against the built-in Dynamics 365 profile: deterministic record ids, symbolic lookups,
 //! close through WinOpportunity/LoseOpportunity, `If-Match` preconditions, leads and echo suppression.
 
+// `e`, `r`, `c`, `p`, `a`: engine, referral, CRM record, plan, applied — the same in every test.
+#![allow(clippy::many_single_char_names)]
+
 mod common;
 
 use common::{
