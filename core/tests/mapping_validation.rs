@@ -546,3 +546,39 @@ fn the_schema_checker_catches_invalid_mappings() {
         );
     }
 }
+
+#[test]
+fn fixture_mappings_in_json_and_toml_load_the_same_rules() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let json = Mapping::from_file(dir.join("mapping_custom.json")).expect("json fixture");
+    let toml = Mapping::from_file(dir.join("mapping_custom.toml")).expect("toml fixture");
+    for m in [&json, &toml] {
+        assert_eq!(m.crm(), CrmSystem::Dynamics365);
+        assert!(!m.rules().leads);
+        let notes = m.field(CrmEntity::Opportunity, "notes").expect("notes");
+        assert_eq!(notes.crm_fields(), ["cosell_notes"]);
+        assert_eq!(notes.conflict(), ConflictPolicy::Newest);
+        let q = m
+            .field(CrmEntity::Opportunity, "qualification")
+            .expect("added field");
+        assert_eq!(q.direction(), SyncDirection::ToCrm);
+    }
+    assert!(
+        json.field(CrmEntity::Opportunity, "referral_link")
+            .is_none(),
+        "null removes the inherited field"
+    );
+    // A referral synced with the fixture mapping writes the added field.
+    let e = common::engine_with(json);
+    let p = common::plan(&e, Some(&common::referral()), None);
+    let w = p.crm_patch().expect("create");
+    assert_eq!(w.fields["cosell_qualification"], json!("SalesQualified"));
+    assert_eq!(w.fields["cosell_notes"], json!("Needs landing zone"));
+    assert!(!w.fields.contains_key("cosell_referrallink"));
+    // The fixture is valid against the schema too.
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("mapping_custom.json")).expect("fixture"),
+    )
+    .expect("fixture JSON");
+    assert!(schema_errors(&doc).is_empty(), "{:?}", schema_errors(&doc));
+}

@@ -418,3 +418,8 @@ fn crm_fields_helper_sees_the_dynamics_write() {
     let p = plan(&e, Some(&r2), Some(&c));
     assert_eq!(crm_fields(&p)["name"], json!("Renamed"));
 }
+
+#[test]
+fn bench_workload_links_and_syncs_as_the_manifest_says() {
+    common::check_workload(DY, 200);
+}

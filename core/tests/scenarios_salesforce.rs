@@ -520,3 +520,8 @@ fn quick_start_pair_links_without_actions() {
             .is_empty()
     );
 }
+
+#[test]
+fn bench_workload_links_and_syncs_as_the_manifest_says() {
+    common::check_workload(SF, 200);
+}

@@ -691,3 +691,108 @@ pub fn crm_field(system: CrmSystem, canonical: &str) -> &'static str {
         other => panic!("no plain CRM field for {other:?}"),
     }
 }
+
+/// The records of a `bench/workload.py` run: per deal, the referral and the CRM record (v1, v2).
+pub struct Workload {
+    /// `(referral v1, referral v2)` per deal.
+    pub referrals: Vec<(Value, Value)>,
+    /// `(crm v1, crm v2)` per deal.
+    pub crm: Vec<(Value, Value)>,
+    /// The manifest (counts of each kind of change).
+    pub manifest: Value,
+}
+
+fn read_lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("workload file")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("workload line is JSON"))
+        .collect()
+}
+
+/// Runs `bench/workload.py n` into a temp dir; `None` when `python3` is not available.
+pub fn workload(n: usize, system: CrmSystem) -> Option<Workload> {
+    let dir = std::env::temp_dir().join(format!(
+        "cosell-workload-{}-{}-{n}",
+        std::process::id(),
+        system.as_str()
+    ));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/workload.py");
+    let status = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(n.to_string())
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    if !status.success() {
+        return None;
+    }
+    let prefix = match system {
+        CrmSystem::Salesforce => "salesforce",
+        CrmSystem::Dynamics365 => "dynamics",
+    };
+    let r1 = read_lines(&dir.join("referrals_v1.jsonl"));
+    let r2 = read_lines(&dir.join("referrals_v2.jsonl"));
+    let c1 = read_lines(&dir.join(format!("{prefix}_v1.jsonl")));
+    let c2 = read_lines(&dir.join(format!("{prefix}_v2.jsonl")));
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("manifest.json")).expect("manifest"),
+    )
+    .expect("manifest JSON");
+    let _ = std::fs::remove_dir_all(&dir);
+    Some(Workload {
+        referrals: r1.into_iter().zip(r2).collect(),
+        crm: c1.into_iter().zip(c2).collect(),
+        manifest,
+    })
+}
+
+/// Links every v1 pair of a workload (each must link without writes), then plans every v2 pair and checks the
+/// summaries against the manifest; applies and commits each v2 plan and checks that re-planning is empty.
+pub fn check_workload(system: CrmSystem, n: usize) {
+    use cosell_core::plan::Summary;
+    let Some(w) = workload(n, system) else {
+        eprintln!("python3 not available: workload test skipped");
+        return;
+    };
+    let mut e = engine(system.as_str());
+    for ((r1, _), (c1, _)) in w.referrals.iter().zip(&w.crm) {
+        let p = plan(&e, Some(r1), Some(c1));
+        assert_eq!(p.summary, Summary::Link, "{p}");
+        assert!(p.actions.is_empty(), "{p}");
+        e.commit(&p, &CommitResults::default()).expect("link");
+    }
+    let mut counts = std::collections::BTreeMap::<&str, u64>::new();
+    for ((r1, r2), (c1, c2)) in w.referrals.iter().zip(&w.crm) {
+        let p = plan(&e, Some(r2), Some(c2));
+        let kind = match (r1 != r2, c1 != c2) {
+            (false, false) => "unchanged",
+            (true, false) => "pc_only",
+            (false, true) => "crm_only",
+            (true, true) if p.summary == Summary::Converged => "both_same",
+            (true, true) => "conflict",
+        };
+        *counts.entry(kind).or_default() += 1;
+        let want = match kind {
+            "unchanged" => Summary::Nothing,
+            "pc_only" => Summary::UpdateCrm,
+            "crm_only" => Summary::UpdatePartnerCenter,
+            "both_same" => Summary::Converged,
+            _ => Summary::Conflict,
+        };
+        assert_eq!(p.summary, want, "{kind}: {p}");
+        let a = apply(system, &p, Some(r2), Some(c2));
+        e.commit(&p, &a.results).expect("commit");
+        let again = plan(&e, a.referral.as_ref(), a.crm.as_ref());
+        assert!(again.is_empty(), "{kind} echo: {again}");
+    }
+    for kind in ["unchanged", "pc_only", "crm_only", "both_same", "conflict"] {
+        assert_eq!(
+            counts.get(kind).copied().unwrap_or(0),
+            w.manifest[kind].as_u64().expect("manifest count"),
+            "{kind}: {counts:?} vs {}",
+            w.manifest
+        );
+    }
+}
