@@ -525,3 +525,51 @@ fn quick_start_pair_links_without_actions() {
 fn bench_workload_links_and_syncs_as_the_manifest_says() {
     common::check_workload(SF, 200);
 }
+
+/// Converts the lead of an incoming referral (accepted in Partner Center) and returns the engine, the accepted
+/// referral and the closed lead as Salesforce now returns it.
+fn converted_lead() -> (cosell_core::Engine, Value, Value) {
+    let mut e = engine("salesforce");
+    let r = incoming_new_referral();
+    let (_, created, _) = sync(&mut e, Some(&r), None);
+    let lead = created.crm.expect("lead");
+    let mut accepted = with_status(r, "Active", "Accepted");
+    bump_referral(&mut accepted);
+    let p = plan(&e, Some(&accepted), Some(&lead));
+    assert_eq!(p.summary, Summary::ConvertLead, "{p}");
+    let a = apply(SF, &p, Some(&accepted), Some(&lead));
+    e.commit(&p, &a.results).expect("commit conversion");
+    let mut closed = lead;
+    if let Some(Action::CloseCrmLead { write, .. }) = p.actions.get(1) {
+        common::apply_crm_write(SF, &mut closed, write);
+    }
+    bump_crm(SF, &mut closed);
+    (e, a.referral.expect("referral"), closed)
+}
+
+#[test]
+#[ignore = "BUG: after a lead conversion, planning the closed lead alone (a CRM poll hit) plans CreateReferral: a duplicate co-sell referral"]
+fn a_converted_lead_is_never_shared_as_a_new_referral() {
+    let (e, _, closed) = converted_lead();
+    assert_eq!(closed["Status"], json!("Closed - Converted"));
+    let p = plan(&e, None, Some(&closed));
+    assert!(
+        !p.actions
+            .iter()
+            .any(|a| matches!(a, Action::CreateReferral { .. })),
+        "{p}"
+    );
+}
+
+#[test]
+#[ignore = "BUG: after a lead conversion, planning the referral with its old (closed) lead plans the conversion again (second opportunity upsert overwriting the opportunity, lead closed again)"]
+fn a_converted_lead_is_not_converted_twice() {
+    let (e, referral, closed) = converted_lead();
+    let p = plan(&e, Some(&referral), Some(&closed));
+    assert!(
+        !p.actions
+            .iter()
+            .any(|a| matches!(a, Action::CreateCrmRecord { .. })),
+        "{p}"
+    );
+}
