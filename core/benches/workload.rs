@@ -5,8 +5,9 @@
 //! * `link_batched`: first sync of the v1 pairs (all agree), committed to a SQLite file in batches of
 //!   `BATCH` pairs per transaction.
 //! * `link_per_pair`: the same with one transaction per pair (on the first `PER_PAIR_MAX` pairs).
-//! * `plan`: diff3 of the v2 pairs against the stored bases; the plan counts are checked against the
-//!   workload's `manifest.json` (the run fails on any difference).
+//! * `plan`: diff3 of the v2 pairs against the stored bases, planned `BATCH` pairs per read snapshot
+//!   (`Engine::plan_many`); the plan counts are checked against the workload's `manifest.json` (the run fails
+//!   on any difference).
 //! * `peak_rss`: the process's peak resident memory (VmHWM), in MB.
 //!
 //! Usage: `cargo bench -p cosell-core --bench workload -- DIR` (DIR made by `bench/workload.py`).
@@ -52,6 +53,20 @@ fn fresh_store(dir: &Path, name: &str) -> String {
     path.display().to_string()
 }
 
+/// Plans a chunk of pairs on one read snapshot.
+fn plan_chunk(engine: &Engine, chunk: &[(String, String)]) -> Vec<cosell_core::Plan> {
+    engine
+        .plan_many(
+            chunk
+                .iter()
+                .map(|(r, c)| (Some(r.as_str()), Some(c.as_str()))),
+        )
+        .expect("read snapshot")
+        .into_iter()
+        .map(|p| p.expect("plan pair"))
+        .collect()
+}
+
 fn link(
     dir: &Path,
     crm: &str,
@@ -63,22 +78,17 @@ fn link(
     let mut engine = Engine::open(&store, mapping.clone()).expect("open store");
     let results = CommitResults::default();
     let start = Instant::now();
-    let mut pending = Vec::with_capacity(batch);
     let mut n = 0;
-    for (r, c) in pairs(dir, "v1", crm).take(limit) {
-        let plan = engine.plan_json(Some(&r), Some(&c)).expect("plan v1 pair");
-        assert_eq!(plan.summary, Summary::Link, "v1 pairs agree: {plan}");
-        pending.push(plan);
-        n += 1;
-        if pending.len() == batch {
-            let items: Vec<_> = pending.iter().map(|p| (p, &results)).collect();
-            engine.commit_many(&items).expect("commit");
-            pending.clear();
+    let mut input = pairs(dir, "v1", crm).take(limit).peekable();
+    while input.peek().is_some() {
+        let chunk: Vec<(String, String)> = input.by_ref().take(batch).collect();
+        let plans = plan_chunk(&engine, &chunk);
+        for plan in &plans {
+            assert_eq!(plan.summary, Summary::Link, "v1 pairs agree: {plan}");
         }
-    }
-    if !pending.is_empty() {
-        let items: Vec<_> = pending.iter().map(|p| (p, &results)).collect();
+        let items: Vec<_> = plans.iter().map(|p| (p, &results)).collect();
         engine.commit_many(&items).expect("commit");
+        n += plans.len();
     }
     (store, n, start.elapsed().as_secs_f64())
 }
@@ -119,10 +129,13 @@ fn main() {
         let mut counts: HashMap<Summary, usize> = HashMap::new();
         let start = Instant::now();
         let mut planned = 0;
-        for (r, c) in pairs(&dir, "v2", crm) {
-            let plan = engine.plan_json(Some(&r), Some(&c)).expect("plan v2 pair");
-            *counts.entry(plan.summary).or_default() += 1;
-            planned += 1;
+        let mut input = pairs(&dir, "v2", crm).peekable();
+        while input.peek().is_some() {
+            let chunk: Vec<(String, String)> = input.by_ref().take(BATCH).collect();
+            for plan in plan_chunk(&engine, &chunk) {
+                *counts.entry(plan.summary).or_default() += 1;
+                planned += 1;
+            }
         }
         let secs = start.elapsed().as_secs_f64();
         let shown: Vec<String> = counts

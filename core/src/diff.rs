@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::mapping::FieldRule;
-use crate::value::Value;
+use crate::value::{Value, ValueRef};
 
 /// What happened to a field since the base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,14 +25,33 @@ pub enum Diff3 {
 
 /// Diffs one field. `base` is `None` when the pair has never been synced (or the field is new to the mapping).
 pub fn diff3(rule: &FieldRule, base: Option<&Value>, pc: &Value, crm: &Value) -> Diff3 {
+    diff3_ref(
+        rule,
+        base.map(Value::as_ref).as_ref(),
+        &pc.as_ref(),
+        &crm.as_ref(),
+    )
+}
+
+/// [`diff3`] on borrowed values: the planner's hot path, which allocates nothing for an unchanged field.
+pub fn diff3_ref(
+    rule: &FieldRule,
+    base: Option<&ValueRef<'_>>,
+    pc: &ValueRef<'_>,
+    crm: &ValueRef<'_>,
+) -> Diff3 {
     let Some(base) = base else {
-        return if rule.same(pc, crm) { Diff3::Converged } else { Diff3::Conflict };
+        return if rule.same_ref(pc, crm) {
+            Diff3::Converged
+        } else {
+            Diff3::Conflict
+        };
     };
-    match (!rule.same(base, pc), !rule.same(base, crm)) {
+    match (!rule.same_ref(base, pc), !rule.same_ref(base, crm)) {
         (false, false) => Diff3::Unchanged,
         (true, false) => Diff3::TakePartnerCenter,
         (false, true) => Diff3::TakeCrm,
-        (true, true) if rule.same(pc, crm) => Diff3::Converged,
+        (true, true) if rule.same_ref(pc, crm) => Diff3::Converged,
         (true, true) => Diff3::Conflict,
     }
 }

@@ -17,8 +17,8 @@ use crate::mapping::Mapping;
 use crate::model::{CrmRecord, Referral, Version};
 use crate::plan::{self, Action, Plan, PlanInput, ReviewState, Side, Summary};
 use crate::store::{
-    AuditEntry, AuditQuery, AuditRow, FieldChange, Link, LinkCommit, LinkStatus, NewReview, Review, ReviewChoice,
-    ReviewStatus, Store,
+    AuditEntry, AuditQuery, AuditRow, FieldChange, Link, LinkCommit, LinkStatus, NewReview, Review,
+    ReviewChoice, ReviewStatus, Store,
 };
 use crate::value::format_timestamp;
 
@@ -87,7 +87,10 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("store", &self.store.path()).field("crm", &self.mapping.crm()).finish()
+        f.debug_struct("Engine")
+            .field("store", &self.store.path())
+            .field("crm", &self.mapping.crm())
+            .finish()
     }
 }
 
@@ -99,7 +102,11 @@ impl Engine {
 
     /// An engine over an open store.
     pub fn new(store: Store, mapping: Mapping) -> Engine {
-        Engine { store, mapping, clock: Box::new(OffsetDateTime::now_utc) }
+        Engine {
+            store,
+            mapping,
+            clock: Box::new(OffsetDateTime::now_utc),
+        }
     }
 
     /// Replaces the clock (tests and replays use a fixed one).
@@ -128,15 +135,26 @@ impl Engine {
         (self.clock)()
     }
 
-    /// Parses the records (JSON text; `None` = does not exist) and plans them.
+    /// Parses the records (JSON text; `None` = does not exist) and plans them. The text is validated whole; only
+    /// the fields the mapping reads are materialized (see [`crate::model::Projection`]).
     pub fn plan_json(&self, referral: Option<&str>, crm: Option<&str>) -> Result<Plan, Error> {
-        let referral = referral.map(Referral::parse).transpose()?;
-        let crm = crm.map(|c| CrmRecord::parse(self.mapping.crm(), c)).transpose()?;
+        let referral = referral
+            .map(|r| Referral::parse_projected(r, self.mapping.referral_projection()))
+            .transpose()?;
+        let crm = crm
+            .map(|c| {
+                CrmRecord::parse_projected(self.mapping.crm(), c, self.mapping.crm_projection())
+            })
+            .transpose()?;
         self.plan(referral.as_ref(), crm.as_ref())
     }
 
     /// The stored link of a pair: by referral id, else by CRM record.
-    pub fn find_link(&self, referral: Option<&Referral>, crm: Option<&CrmRecord>) -> Result<Option<Link>, Error> {
+    pub fn find_link(
+        &self,
+        referral: Option<&Referral>,
+        crm: Option<&CrmRecord>,
+    ) -> Result<Option<Link>, Error> {
         if let Some(r) = referral {
             if let Some(l) = self.store.link_by_referral(r.id())? {
                 return Ok(Some(l));
@@ -149,7 +167,11 @@ impl Engine {
     }
 
     /// Plans a pair against its stored base. Either record may be absent (not created yet, or deleted).
-    pub fn plan(&self, referral: Option<&Referral>, crm: Option<&CrmRecord>) -> Result<Plan, Error> {
+    pub fn plan(
+        &self,
+        referral: Option<&Referral>,
+        crm: Option<&CrmRecord>,
+    ) -> Result<Plan, Error> {
         if let Some(c) = crm {
             if c.system() != self.mapping.crm() {
                 return Err(RecordError::Mismatch {
@@ -178,7 +200,9 @@ impl Engine {
     }
 
     fn review_states(&self, link: &Link) -> Result<HashMap<String, ReviewState>, Error> {
-        let Some(rid) = &link.referral_id else { return Ok(HashMap::new()) };
+        let Some(rid) = &link.referral_id else {
+            return Ok(HashMap::new());
+        };
         let mut out = HashMap::new();
         for r in self.store.reviews(None, Some(rid))? {
             match r.status {
@@ -186,7 +210,10 @@ impl Engine {
                     out.insert(r.field, ReviewState::Open);
                 }
                 ReviewStatus::Resolved => {
-                    out.insert(r.field, ReviewState::Resolved(r.resolution.unwrap_or(Json::Null)));
+                    out.insert(
+                        r.field,
+                        ReviewState::Resolved(r.resolution.unwrap_or(Json::Null)),
+                    );
                 }
                 ReviewStatus::Dismissed | ReviewStatus::Applied => {}
             }
@@ -194,12 +221,18 @@ impl Engine {
         Ok(out)
     }
 
-    /// Plans many pairs (JSON text), each against its stored base. One failing pair does not stop the others.
+    /// Plans many pairs (JSON text), each against its stored base, on one read snapshot of the store. One
+    /// failing pair does not stop the others: each gets its own result.
     pub fn plan_many<'a>(
         &self,
         pairs: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
-    ) -> Vec<Result<Plan, Error>> {
-        pairs.into_iter().map(|(r, c)| self.plan_json(r, c)).collect()
+    ) -> Result<Vec<Result<Plan, Error>>, Error> {
+        Ok(self.store.read_snapshot(|_| {
+            pairs
+                .into_iter()
+                .map(|(r, c)| self.plan_json(r, c))
+                .collect()
+        })?)
     }
 
     /// Records what the host applied for `plan`: the new base (only for fields whose writes succeeded), each
@@ -210,7 +243,10 @@ impl Engine {
     }
 
     /// Commits many plans in one transaction (all or nothing): the batch form of [`Engine::commit`].
-    pub fn commit_many(&mut self, items: &[(&Plan, &CommitResults)]) -> Result<Vec<CommitReport>, Error> {
+    pub fn commit_many(
+        &mut self,
+        items: &[(&Plan, &CommitResults)],
+    ) -> Result<Vec<CommitReport>, Error> {
         let now = format_timestamp(self.now());
         let mut commits = Vec::with_capacity(items.len());
         let mut loose_audit = Vec::new();
@@ -221,7 +257,11 @@ impl Engine {
                 Some(id) => {
                     let link = self.store.link(id)?;
                     if link.as_ref().map(|l| &l.updated_at) != plan.link_updated_at.as_ref() {
-                        return Err(CommitError::StalePlan { plan_id: plan.id.clone(), referral: referral_name(plan) }.into());
+                        return Err(CommitError::StalePlan {
+                            plan_id: plan.id.clone(),
+                            referral: referral_name(plan),
+                        }
+                        .into());
                     }
                     link
                 }
@@ -245,7 +285,11 @@ impl Engine {
                 }
             }
         }
-        let ids = if commits.is_empty() { Vec::new() } else { self.store.commit(&commits)? };
+        let ids = if commits.is_empty() {
+            Vec::new()
+        } else {
+            self.store.commit(&commits)?
+        };
         if !loose_audit.is_empty() {
             self.store.append_audit(&loose_audit)?;
         }
@@ -261,12 +305,21 @@ impl Engine {
     }
 
     /// The review queue (optionally one status, one referral).
-    pub fn reviews(&self, status: Option<ReviewStatus>, referral_id: Option<&str>) -> Result<Vec<Review>, Error> {
+    pub fn reviews(
+        &self,
+        status: Option<ReviewStatus>,
+        referral_id: Option<&str>,
+    ) -> Result<Vec<Review>, Error> {
         Ok(self.store.reviews(status, referral_id)?)
     }
 
     /// Resolves a queued conflict by choosing a side or a value; the next plan of the pair writes it. Audited.
-    pub fn resolve_review(&mut self, id: i64, choice: ReviewChoice, note: Option<&str>) -> Result<Review, Error> {
+    pub fn resolve_review(
+        &mut self,
+        id: i64,
+        choice: ReviewChoice,
+        note: Option<&str>,
+    ) -> Result<Review, Error> {
         let at = format_timestamp(self.now());
         Ok(self.store.resolve_review(id, choice, &at, note)?)
     }
@@ -279,7 +332,9 @@ impl Engine {
 }
 
 fn referral_name(plan: &Plan) -> String {
-    plan.referral_id.clone().unwrap_or_else(|| "(none)".to_owned())
+    plan.referral_id
+        .clone()
+        .unwrap_or_else(|| "(none)".to_owned())
 }
 
 struct Prepared {
@@ -288,7 +343,11 @@ struct Prepared {
     audit_rows: usize,
 }
 
-fn outcome_of<'a>(plan: &Plan, side: Side, given: Option<&'a SideOutcome>) -> Result<Option<&'a SideOutcome>, CommitError> {
+fn outcome_of<'a>(
+    plan: &Plan,
+    side: Side,
+    given: Option<&'a SideOutcome>,
+) -> Result<Option<&'a SideOutcome>, CommitError> {
     let writes = plan.writes(side);
     let name = match side {
         Side::PartnerCenter => "Partner Center",
@@ -314,7 +373,13 @@ fn applied(o: Option<&SideOutcome>) -> bool {
 }
 
 /// Builds the store commit for one plan and its results.
-fn prepare(plan: &Plan, results: &CommitResults, old: Option<Link>, now: &str, store: &Store) -> Result<Prepared, Error> {
+fn prepare(
+    plan: &Plan,
+    results: &CommitResults,
+    old: Option<Link>,
+    now: &str,
+    store: &Store,
+) -> Result<Prepared, Error> {
     let pc = outcome_of(plan, Side::PartnerCenter, results.partner_center.as_ref())?;
     let crm = outcome_of(plan, Side::Crm, results.crm.as_ref())?;
     let (pc_ok, crm_ok) = (applied(pc), applied(crm));
@@ -341,8 +406,14 @@ fn prepare(plan: &Plan, results: &CommitResults, old: Option<Link>, now: &str, s
             Action::CreateCrmRecord { .. } => ("to_crm", "create_crm", Side::Crm),
             Action::UpdateCrmRecord { .. } => ("to_crm", "update_crm", Side::Crm),
             Action::CloseCrmLead { .. } => ("to_crm", "close_lead", Side::Crm),
-            Action::CreateReferral { .. } => ("to_partner_center", "create_referral", Side::PartnerCenter),
-            Action::UpdateReferral { .. } => ("to_partner_center", "update_partner_center", Side::PartnerCenter),
+            Action::CreateReferral { .. } => {
+                ("to_partner_center", "create_referral", Side::PartnerCenter)
+            }
+            Action::UpdateReferral { .. } => (
+                "to_partner_center",
+                "update_partner_center",
+                Side::PartnerCenter,
+            ),
             Action::Relink { .. } => ("none", "relink", Side::Crm),
             Action::MarkOrphaned { .. } => ("none", "orphan", Side::Crm),
         };
@@ -350,12 +421,24 @@ fn prepare(plan: &Plan, results: &CommitResults, old: Option<Link>, now: &str, s
             Side::Crm => crm,
             Side::PartnerCenter => pc,
         };
-        let mut e = entry(direction, name, if applied(outcome) { "applied" } else { "failed" });
+        let mut e = entry(
+            direction,
+            name,
+            if applied(outcome) {
+                "applied"
+            } else {
+                "failed"
+            },
+        );
         if let Some(SideOutcome::Failed { kind, message }) = outcome {
             e.error_kind = Some(kind.clone());
             e.error_message = Some(message.clone());
         }
-        let write_side = if matches!(action, Action::Relink { .. } | Action::MarkOrphaned { .. }) { None } else { Some(side) };
+        let write_side = if matches!(action, Action::Relink { .. } | Action::MarkOrphaned { .. }) {
+            None
+        } else {
+            Some(side)
+        };
         if let Some(ws) = write_side {
             e.changes = plan
                 .fields
@@ -377,15 +460,33 @@ fn prepare(plan: &Plan, results: &CommitResults, old: Option<Link>, now: &str, s
         audit.push(e);
     }
     for c in &plan.conflicts {
-        let mut e = entry("none", "conflict", if c.winner.is_some() { "applied" } else { "queued" });
+        let mut e = entry(
+            "none",
+            "conflict",
+            if c.winner.is_some() {
+                "applied"
+            } else {
+                "queued"
+            },
+        );
         e.reason = Some(match c.winner {
-            Some(Side::PartnerCenter) => "both sides changed; Partner Center's value wins by policy".to_owned(),
+            Some(Side::PartnerCenter) => {
+                "both sides changed; Partner Center's value wins by policy".to_owned()
+            }
             Some(Side::Crm) => "both sides changed; the CRM's value wins by policy".to_owned(),
             None => "both sides changed; queued for review".to_owned(),
         });
         e.changes = vec![
-            FieldChange { field: c.field.clone(), before: c.base.clone(), after: c.partner_center.clone() },
-            FieldChange { field: c.field.clone(), before: c.base.clone(), after: c.crm.clone() },
+            FieldChange {
+                field: c.field.clone(),
+                before: c.base.clone(),
+                after: c.partner_center.clone(),
+            },
+            FieldChange {
+                field: c.field.clone(),
+                before: c.base.clone(),
+                after: c.crm.clone(),
+            },
         ];
         audit.push(e);
     }
@@ -396,12 +497,24 @@ fn prepare(plan: &Plan, results: &CommitResults, old: Option<Link>, now: &str, s
         let mut e = entry("none", "skip", "refused");
         e.reason = Some(format!("[{}] {}", r.code, r.message));
         if let Some(f) = &r.field {
-            e.changes = vec![FieldChange { field: f.clone(), before: Json::Null, after: Json::Null }];
+            e.changes = vec![FieldChange {
+                field: f.clone(),
+                before: Json::Null,
+                after: Json::Null,
+            }];
         }
         audit.push(e);
     }
     if plan.actions.is_empty() && matches!(plan.summary, Summary::Link | Summary::Converged) {
-        let mut e = entry("none", if plan.summary == Summary::Link { "link" } else { "converged" }, "applied");
+        let mut e = entry(
+            "none",
+            if plan.summary == Summary::Link {
+                "link"
+            } else {
+                "converged"
+            },
+            "applied",
+        );
         e.reason = Some(if plan.summary == Summary::Link {
             "first sync: both sides agree; base recorded".to_owned()
         } else {
@@ -412,9 +525,18 @@ fn prepare(plan: &Plan, results: &CommitResults, old: Option<Link>, now: &str, s
     let audit_rows = audit.len();
 
     // Which link exists after the commit.
-    let creates_crm = plan.actions.iter().any(|a| matches!(a, Action::CreateCrmRecord { .. }));
-    let creates_pc = plan.actions.iter().any(|a| matches!(a, Action::CreateReferral { .. }));
-    let orphaned = plan.actions.iter().any(|a| matches!(a, Action::MarkOrphaned { .. }));
+    let creates_crm = plan
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::CreateCrmRecord { .. }));
+    let creates_pc = plan
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::CreateReferral { .. }));
+    let orphaned = plan
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::MarkOrphaned { .. }));
     let created_id = |o: Option<&SideOutcome>| match o {
         Some(SideOutcome::Applied { id, .. }) => id.clone(),
         _ => None,
@@ -423,8 +545,16 @@ fn prepare(plan: &Plan, results: &CommitResults, old: Option<Link>, now: &str, s
         Some(SideOutcome::Applied { version, .. }) if !version.is_empty() => version.clone(),
         _ => seen.clone(),
     };
-    let crm_id = if creates_crm && crm_ok { created_id(crm).or(plan.crm_id.clone()) } else { None };
-    let referral_id = if creates_pc && pc_ok { created_id(pc) } else { None };
+    let crm_id = if creates_crm && crm_ok {
+        created_id(crm).or(plan.crm_id.clone())
+    } else {
+        None
+    };
+    let referral_id = if creates_pc && pc_ok {
+        created_id(pc)
+    } else {
+        None
+    };
     if creates_pc && pc_ok && referral_id.is_none() {
         return Err(CommitError::ResultMismatch {
             plan_id: plan.id.clone(),
@@ -433,13 +563,21 @@ fn prepare(plan: &Plan, results: &CommitResults, old: Option<Link>, now: &str, s
         }
         .into());
     }
-    let lead_conversion = plan.actions.iter().any(|a| matches!(a, Action::Relink { .. }));
-    let link_exists_after = old.is_some() || (plan.referral_id.is_some() && plan.crm_id.is_some() && !creates_crm && !creates_pc)
+    let lead_conversion = plan
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Relink { .. }));
+    let link_exists_after = old.is_some()
+        || (plan.referral_id.is_some() && plan.crm_id.is_some() && !creates_crm && !creates_pc)
         || (creates_crm && crm_ok)
         || (creates_pc && pc_ok);
     let needs_commit = old.is_some() || !plan.is_empty() || link_exists_after;
     if !link_exists_after || !needs_commit {
-        return Ok(Prepared { commit: None, loose_audit: audit, audit_rows });
+        return Ok(Prepared {
+            commit: None,
+            loose_audit: audit,
+            audit_rows,
+        });
     }
     let mut link = old.unwrap_or_else(|| Link {
         id: None,
@@ -456,10 +594,16 @@ fn prepare(plan: &Plan, results: &CommitResults, old: Option<Link>, now: &str, s
         created_at: now.to_owned(),
         updated_at: now.to_owned(),
     });
-    let old_base = link.base.clone();
-    let mut base = plan.base.clone();
+    let old_base = std::mem::take(&mut link.base);
+    let mut base = if plan.base_reset {
+        serde_json::Map::new()
+    } else {
+        old_base.clone()
+    };
+    base.extend(plan.base.iter().map(|(k, v)| (k.clone(), v.clone())));
     for f in &plan.fields {
-        let failed = (f.write.includes(Side::Crm) && !crm_ok) || (f.write.includes(Side::PartnerCenter) && !pc_ok);
+        let failed = (f.write.includes(Side::Crm) && !crm_ok)
+            || (f.write.includes(Side::PartnerCenter) && !pc_ok);
         if failed {
             match old_base.get(&f.field) {
                 Some(v) => base.insert(f.field.clone(), v.clone()),
@@ -486,7 +630,11 @@ fn prepare(plan: &Plan, results: &CommitResults, old: Option<Link>, now: &str, s
     // the next plan sees them as changed again and retries.
     link.partner_center_version = new_version(pc, &plan.partner_center_version);
     link.crm_version = new_version(crm, &plan.crm_version);
-    let queued: Vec<&plan::Conflict> = plan.conflicts.iter().filter(|c| c.winner.is_none()).collect();
+    let queued: Vec<&plan::Conflict> = plan
+        .conflicts
+        .iter()
+        .filter(|c| c.winner.is_none())
+        .collect();
     let failure = [pc, crm].into_iter().flatten().find_map(|o| match o {
         SideOutcome::Failed { kind, message } => Some((kind.clone(), message.clone())),
         SideOutcome::Applied { .. } => None,
@@ -495,7 +643,10 @@ fn prepare(plan: &Plan, results: &CommitResults, old: Option<Link>, now: &str, s
         .fields
         .iter()
         .filter(|f| f.reason.as_deref() == Some("resolved by review"))
-        .filter(|f| !(f.write.includes(Side::Crm) && !crm_ok) && !(f.write.includes(Side::PartnerCenter) && !pc_ok))
+        .filter(|f| {
+            !(f.write.includes(Side::Crm) && !crm_ok)
+                && !(f.write.includes(Side::PartnerCenter) && !pc_ok)
+        })
         .map(|f| f.field.as_str())
         .collect();
     let mut applied_reviews = Vec::new();
@@ -503,7 +654,9 @@ fn prepare(plan: &Plan, results: &CommitResults, old: Option<Link>, now: &str, s
     if let (Some(rid), true) = (&link.referral_id, link.status == LinkStatus::Conflict) {
         for r in store.reviews(None, Some(rid))? {
             match r.status {
-                ReviewStatus::Resolved if resolved_fields.contains(&r.field.as_str()) => applied_reviews.push(r.id),
+                ReviewStatus::Resolved if resolved_fields.contains(&r.field.as_str()) => {
+                    applied_reviews.push(r.id)
+                }
                 ReviewStatus::Open | ReviewStatus::Resolved => still_open = true,
                 _ => {}
             }
@@ -532,11 +685,12 @@ fn prepare(plan: &Plan, results: &CommitResults, old: Option<Link>, now: &str, s
             link.last_error = None;
         }
     }
-    link.last_plan = if plan.actions.is_empty() && plan.refusals.is_empty() && plan.conflicts.is_empty() {
-        None
-    } else {
-        Some(plan.to_json())
-    };
+    link.last_plan =
+        if plan.actions.is_empty() && plan.refusals.is_empty() && plan.conflicts.is_empty() {
+            None
+        } else {
+            Some(plan.to_json())
+        };
     link.updated_at = now.to_owned();
     let new_reviews = queued
         .iter()

@@ -91,7 +91,9 @@ pub enum CommitError {
         detail: String,
     },
     /// The stored link changed since the plan was made (another process committed first): re-plan.
-    #[error("plan {plan_id} for referral {referral} is stale: the stored link changed since it was planned; plan again")]
+    #[error(
+        "plan {plan_id} for referral {referral} is stale: the stored link changed since it was planned; plan again"
+    )]
     StalePlan {
         /// The plan's id.
         plan_id: String,

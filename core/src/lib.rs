@@ -19,6 +19,7 @@
 //! let opportunity = r#"{"attributes": {"type": "Opportunity"}, "Id": "006A", "Name": "Contoso",
 //!                       "Amount": 1000.0, "CurrencyIsoCode": "USD", "Description": "hi",
 //!                       "StageName": "Qualification", "Sync_with_Partner_Center__c": true,
+//!                       "Referral_Identifier__c": "r-1",
 //!                       "LastModifiedDate": "2026-11-01T00:00:00.000+0000"}"#;
 //! let plan = engine.plan_json(Some(referral), Some(opportunity))?;
 //! assert!(plan.actions.is_empty());          // both sides agree: the first sync only records the base

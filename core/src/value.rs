@@ -5,6 +5,7 @@
 //! a JSON number that serde reads as `f64`, the same text always gives the same `f64`, and the services' own
 //! precision (Salesforce currency 18,2; Dataverse Money) is well inside the 15 significant digits `f64` keeps.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -110,35 +111,108 @@ impl Value {
 
     /// Reads the plain JSON form back (the inverse of [`Value::to_json`]) for a field of type `ty`.
     pub fn from_json(ty: ValueType, json: &Json) -> Result<Value, String> {
+        ValueRef::from_json(ty, json).map(|v| v.to_value())
+    }
+
+    /// A borrowed view of this value.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Text(s) => ValueRef::Text(Cow::Borrowed(s)),
+            Value::Decimal(d) => ValueRef::Decimal(*d),
+            Value::Date(d) => ValueRef::Date(*d),
+            Value::Datetime(t) => ValueRef::Datetime(*t),
+            Value::Bool(b) => ValueRef::Bool(*b),
+            Value::Enum(s) => ValueRef::Enum(Cow::Borrowed(s)),
+            Value::Set(items) => {
+                ValueRef::Set(items.iter().map(|s| Cow::Borrowed(s.as_str())).collect())
+            }
+        }
+    }
+}
+
+/// A canonical value borrowing its text from the record it was read from.
+///
+/// The planner compares every mapped field of every pair, and nearly all of them are unchanged: reading them as
+/// borrowed values lets that comparison run without allocating. Equality is the same as [`Value`]'s.
+#[derive(Debug, Clone)]
+pub enum ValueRef<'a> {
+    /// No value.
+    Null,
+    /// Text.
+    Text(Cow<'a, str>),
+    /// A number.
+    Decimal(f64),
+    /// A date.
+    Date(Date),
+    /// An instant in UTC.
+    Datetime(OffsetDateTime),
+    /// A boolean.
+    Bool(bool),
+    /// An enum value, in Partner Center's vocabulary.
+    Enum(Cow<'a, str>),
+    /// A set of ids, sorted and without duplicates.
+    Set(Vec<Cow<'a, str>>),
+}
+
+impl PartialEq for ValueRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ValueRef::Null, ValueRef::Null) => true,
+            (ValueRef::Text(a), ValueRef::Text(b)) | (ValueRef::Enum(a), ValueRef::Enum(b)) => {
+                a == b
+            }
+            #[allow(clippy::float_cmp)] // exact equality is the point: 120000 == 120000.0
+            (ValueRef::Decimal(a), ValueRef::Decimal(b)) => a == b,
+            (ValueRef::Date(a), ValueRef::Date(b)) => a == b,
+            (ValueRef::Datetime(a), ValueRef::Datetime(b)) => a == b,
+            (ValueRef::Bool(a), ValueRef::Bool(b)) => a == b,
+            (ValueRef::Set(a), ValueRef::Set(b)) => a == b,
+            // An empty text or set is the same as no value: services print "" and null interchangeably.
+            (ValueRef::Null, ValueRef::Text(s)) | (ValueRef::Text(s), ValueRef::Null) => {
+                s.is_empty()
+            }
+            (ValueRef::Null, ValueRef::Set(s)) | (ValueRef::Set(s), ValueRef::Null) => s.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+impl<'a> ValueRef<'a> {
+    /// Reads a value of type `ty` from JSON, borrowing its text.
+    pub fn from_json(ty: ValueType, json: &'a Json) -> Result<ValueRef<'a>, String> {
         if json.is_null() {
-            return Ok(Value::Null);
+            return Ok(ValueRef::Null);
         }
         match ty {
-            ValueType::Text => scalar_text(json).map(Value::Text),
-            ValueType::Enum => scalar_text(json).map(Value::Enum),
+            ValueType::Text => scalar_text(json).map(ValueRef::Text),
+            ValueType::Enum => scalar_text(json).map(ValueRef::Enum),
             ValueType::Decimal => match json {
-                Json::Number(n) => n.as_f64().map(Value::Decimal).ok_or_else(|| "a finite number".to_owned()),
+                Json::Number(n) => n
+                    .as_f64()
+                    .map(ValueRef::Decimal)
+                    .ok_or_else(|| "a finite number".to_owned()),
                 Json::String(s) => s
                     .trim()
                     .parse::<f64>()
                     .ok()
                     .filter(|f| f.is_finite())
-                    .map(Value::Decimal)
+                    .map(ValueRef::Decimal)
                     .ok_or_else(|| "a number".to_owned()),
                 _ => Err("a number".to_owned()),
             },
             ValueType::Bool => match json {
-                Json::Bool(b) => Ok(Value::Bool(*b)),
-                Json::String(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
-                Json::String(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
+                Json::Bool(b) => Ok(ValueRef::Bool(*b)),
+                Json::String(s) if s.eq_ignore_ascii_case("true") => Ok(ValueRef::Bool(true)),
+                Json::String(s) if s.eq_ignore_ascii_case("false") => Ok(ValueRef::Bool(false)),
                 _ => Err("true or false".to_owned()),
             },
             ValueType::Date => match json {
-                Json::String(s) => parse_date(s).map(Value::Date),
+                Json::String(s) => parse_date(s).map(ValueRef::Date),
                 _ => Err("a date (YYYY-MM-DD)".to_owned()),
             },
             ValueType::Datetime => match json {
-                Json::String(s) => parse_datetime(s).map(Value::Datetime),
+                Json::String(s) => parse_datetime(s).map(ValueRef::Datetime),
                 _ => Err("a date-time (RFC 3339)".to_owned()),
             },
             ValueType::Set => match json {
@@ -146,10 +220,33 @@ impl Value {
                     .iter()
                     .filter(|v| !v.is_null())
                     .map(scalar_text)
-                    .collect::<Result<BTreeSet<_>, _>>()
-                    .map(Value::Set),
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(ValueRef::set),
                 _ => Err("an array of ids".to_owned()),
             },
+        }
+    }
+
+    /// A set from ids in any order, with duplicates.
+    pub fn set(mut items: Vec<Cow<'a, str>>) -> ValueRef<'a> {
+        items.sort_unstable();
+        items.dedup();
+        ValueRef::Set(items)
+    }
+
+    /// The owned value.
+    pub fn to_value(&self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Text(s) => Value::Text(s.clone().into_owned()),
+            ValueRef::Decimal(d) => Value::Decimal(*d),
+            ValueRef::Date(d) => Value::Date(*d),
+            ValueRef::Datetime(t) => Value::Datetime(*t),
+            ValueRef::Bool(b) => Value::Bool(*b),
+            ValueRef::Enum(s) => Value::Enum(s.clone().into_owned()),
+            ValueRef::Set(items) => {
+                Value::Set(items.iter().map(|s| s.clone().into_owned()).collect())
+            }
         }
     }
 }
@@ -164,11 +261,11 @@ impl fmt::Display for Value {
     }
 }
 
-fn scalar_text(json: &Json) -> Result<String, String> {
+fn scalar_text(json: &Json) -> Result<Cow<'_, str>, String> {
     match json {
-        Json::String(s) => Ok(s.clone()),
-        Json::Number(n) => Ok(n.to_string()),
-        Json::Bool(b) => Ok(b.to_string()),
+        Json::String(s) => Ok(Cow::Borrowed(s)),
+        Json::Number(n) => Ok(Cow::Owned(n.to_string())),
+        Json::Bool(b) => Ok(Cow::Owned(b.to_string())),
         _ => Err("text".to_owned()),
     }
 }
@@ -190,7 +287,9 @@ pub(crate) fn format_date(d: Date) -> String {
 
 /// Formats an instant as RFC 3339 in UTC with seconds precision or more (`2026-11-02T09:00:00Z`).
 pub(crate) fn format_datetime(t: OffsetDateTime) -> String {
-    t.to_offset(UtcOffset::UTC).format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    t.to_offset(UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 /// Formats an instant for the store and the audit: RFC 3339 UTC with exactly six fractional digits
@@ -212,14 +311,18 @@ pub fn format_timestamp(t: OffsetDateTime) -> String {
 /// Parses a date: `YYYY-MM-DD`, or the date part of a date-time as written (`2027-03-15T00:00:00Z` → 2027-03-15;
 /// Partner Center's `closingDateTime` carries dates this way).
 pub(crate) fn parse_date(s: &str) -> Result<Date, String> {
-    let head = s.get(..10).ok_or_else(|| "a date (YYYY-MM-DD)".to_owned())?;
+    let head = s
+        .get(..10)
+        .ok_or_else(|| "a date (YYYY-MM-DD)".to_owned())?;
     let rest = &s[10..];
     if !(rest.is_empty() || rest.starts_with('T') || rest.starts_with(' ')) {
         return Err("a date (YYYY-MM-DD)".to_owned());
     }
     let b = head.as_bytes();
     let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+        b[r].iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
     };
     if b[4] != b'-' || b[7] != b'-' {
         return Err("a date (YYYY-MM-DD)".to_owned());
@@ -227,8 +330,10 @@ pub(crate) fn parse_date(s: &str) -> Result<Date, String> {
     let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10)) else {
         return Err("a date (YYYY-MM-DD)".to_owned());
     };
-    let month = time::Month::try_from(m as u8).map_err(|_| "a date with a month 01-12".to_owned())?;
-    Date::from_calendar_date(y as i32, month, d as u8).map_err(|_| "a valid calendar date".to_owned())
+    let month =
+        time::Month::try_from(m as u8).map_err(|_| "a date with a month 01-12".to_owned())?;
+    Date::from_calendar_date(y as i32, month, d as u8)
+        .map_err(|_| "a valid calendar date".to_owned())
 }
 
 /// Parses an instant in any of the three services' forms: RFC 3339 (`…Z`, `…+00:00`, up to 9 fractional digits;

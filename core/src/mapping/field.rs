@@ -4,6 +4,7 @@
 //! splitting and date parsing. Writing turns a canonical value back into a Partner Center JSON Patch operation or
 //! a CRM field write (plain value, lookup, or Dynamics close action). Both directions are pure.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value as Json};
@@ -12,7 +13,7 @@ use super::spec::{ConflictPolicy, DateFormat, LookupSpec, SyncDirection};
 use crate::error::{RecordError, shorten};
 use crate::model::{CrmRecord, Referral};
 use crate::plan::{CrmWrite, FieldError, Lookup, PatchOp, StateChange};
-use crate::value::{Value, ValueType, format_date, format_datetime};
+use crate::value::{Value, ValueRef, ValueType, format_date, format_datetime};
 
 /// An enum lookup table between Partner Center values (canonical) and CRM values.
 #[derive(Debug, Clone)]
@@ -30,7 +31,9 @@ pub(crate) struct Table {
 impl Table {
     /// The CRM key of a canonical value (its coarse image).
     fn crm_key(&self, canon: &str) -> Option<&str> {
-        self.by_canon.get(canon).map(|&i| self.entries[i].2.as_str())
+        self.by_canon
+            .get(canon)
+            .map(|&i| self.entries[i].2.as_str())
     }
 }
 
@@ -108,7 +111,10 @@ impl FieldRule {
 
     /// The Partner Center pointers this rule reads.
     pub fn partner_center_pointers(&self) -> Vec<String> {
-        self.pc.as_ref().map(|p| p.pointers.clone()).unwrap_or_default()
+        self.pc
+            .as_ref()
+            .map(|p| p.pointers.clone())
+            .unwrap_or_default()
     }
 
     /// Whether the Partner Center side is writable (a pointer, not a constant or template source only).
@@ -118,123 +124,214 @@ impl FieldRule {
 
     /// Reads the canonical value from a referral.
     pub fn read_partner_center(&self, referral: &Referral) -> Result<Value, RecordError> {
+        self.read_partner_center_ref(referral).map(|v| v.to_value())
+    }
+
+    /// Reads the canonical value from a CRM record.
+    pub fn read_crm(&self, record: &CrmRecord) -> Result<Value, RecordError> {
+        self.read_crm_ref(record).map(|v| v.to_value())
+    }
+
+    /// Reads the canonical value from a referral, borrowing from it.
+    pub fn read_partner_center_ref<'a>(
+        &'a self,
+        referral: &'a Referral,
+    ) -> Result<ValueRef<'a>, RecordError> {
         if let Some(c) = &self.constant {
-            return Ok(c.clone());
+            return Ok(c.as_ref());
         }
-        let Some(pc) = &self.pc else { return Ok(Value::Null) };
+        let Some(pc) = &self.pc else {
+            return Ok(ValueRef::Null);
+        };
         let record = || format!("Partner Center referral {}", referral.id());
         if pc.pointers.len() > 1 {
-            let parts: Vec<&str> = pc
-                .pointers
-                .iter()
-                .map(|p| referral.pointer(p).and_then(Json::as_str).unwrap_or("None"))
-                .collect();
-            if parts.iter().all(|p| *p == "None" || p.is_empty()) {
-                return Ok(Value::Null);
+            let mut joined = String::new();
+            let mut all_empty = true;
+            for (i, p) in pc.pointers.iter().enumerate() {
+                let part = referral.pointer(p).and_then(Json::as_str).unwrap_or("None");
+                all_empty &= part == "None" || part.is_empty();
+                if i > 0 {
+                    joined.push('/');
+                }
+                joined.push_str(part);
             }
-            let joined = parts.join("/");
-            return self.check_domain(Value::Enum(joined), &record(), &pc.pointers.join(" + "));
+            if all_empty {
+                return Ok(ValueRef::Null);
+            }
+            return self
+                .check_domain(ValueRef::Enum(Cow::Owned(joined)))
+                .map_err(|e| self.domain_error(&record(), &pc.pointers.join(" + "), e));
         }
         let pointer = &pc.pointers[0];
         let json = referral.pointer(pointer).unwrap_or(&Json::Null);
         if let Some(key) = &pc.item_key {
             return match json {
-                Json::Null => Ok(Value::Null),
+                Json::Null => Ok(ValueRef::Null),
                 Json::Array(items) => {
-                    let mut set = BTreeSet::new();
+                    let mut ids = Vec::with_capacity(items.len());
                     for item in items {
                         match item.get(key) {
                             Some(Json::String(s)) if !s.is_empty() => {
-                                set.insert(s.clone());
+                                ids.push(Cow::Borrowed(s.as_str()))
                             }
                             Some(Json::Null) | None => {}
                             Some(other) => {
-                                return Err(bad(&record(), pointer, &format!("`{key}` as a string"), other));
+                                return Err(bad(
+                                    &record(),
+                                    pointer,
+                                    &format!("`{key}` as a string"),
+                                    other,
+                                ));
                             }
                         }
                     }
-                    Ok(Value::Set(set))
+                    Ok(ValueRef::set(ids))
                 }
-                other => Err(bad(&record(), pointer, &format!("an array of objects with `{key}`"), other)),
+                other => Err(bad(
+                    &record(),
+                    pointer,
+                    &format!("an array of objects with `{key}`"),
+                    other,
+                )),
             };
         }
-        let value = Value::from_json(self.ty, json)
-            .map_err(|e| bad(&record(), pointer, &format!("{e} (field `{}`)", self.name), json))?;
-        self.check_domain(value, &record(), pointer)
+        let value = ValueRef::from_json(self.ty, json).map_err(|e| {
+            bad(
+                &record(),
+                pointer,
+                &format!("{e} (field `{}`)", self.name),
+                json,
+            )
+        })?;
+        self.check_domain(value)
+            .map_err(|e| self.domain_error(&record(), pointer, e))
     }
 
-    /// Reads the canonical value from a CRM record.
-    pub fn read_crm(&self, record: &CrmRecord) -> Result<Value, RecordError> {
+    /// Reads the canonical value from a CRM record, borrowing from it.
+    pub fn read_crm_ref<'a>(&'a self, record: &'a CrmRecord) -> Result<ValueRef<'a>, RecordError> {
         let crm = &self.crm;
-        let json: Json = if crm.paths.len() > 1 {
-            let parts: Vec<Json> = crm.paths.iter().map(|p| record.field(p).cloned().unwrap_or(Json::Null)).collect();
-            if parts.iter().all(Json::is_null) { Json::Null } else { Json::Array(parts) }
-        } else {
-            record.field(&crm.paths[0]).cloned().unwrap_or(Json::Null)
-        };
-        if json.is_null() {
-            return Ok(Value::Null);
-        }
         let field = || self.crm_fields().join(" + ");
         if let Some(table) = &crm.table {
-            let key = crm_key(&json);
-            if let Some(&i) = table.by_crm.get(&key) {
-                return Ok(Value::Enum(table.entries[i].0.clone()));
+            let found: Cow<'_, Json> = if crm.paths.len() > 1 {
+                let parts: Vec<Json> = crm
+                    .paths
+                    .iter()
+                    .map(|p| record.field(p).cloned().unwrap_or(Json::Null))
+                    .collect();
+                if parts.iter().all(Json::is_null) {
+                    return Ok(ValueRef::Null);
+                }
+                Cow::Owned(Json::Array(parts))
+            } else {
+                match record.field(&crm.paths[0]) {
+                    None | Some(Json::Null) => return Ok(ValueRef::Null),
+                    Some(j) => Cow::Borrowed(j),
+                }
+            };
+            let index = match found.as_ref() {
+                Json::String(s) => table.by_crm.get(s.as_str()).copied(),
+                other => table.by_crm.get(&crm_key(other)).copied(),
+            };
+            if let Some(i) = index {
+                return Ok(ValueRef::Enum(Cow::Borrowed(&table.entries[i].0)));
             }
             if let Some(o) = &table.otherwise {
-                return Ok(Value::Enum(o.clone()));
+                return Ok(ValueRef::Enum(Cow::Borrowed(o)));
             }
             let known: Vec<String> = table.entries.iter().map(|e| e.1.to_string()).collect();
             return Err(bad(
                 &record.describe(),
                 &field(),
-                &format!("one of {} (field `{}`; add it to the table or set `otherwise`)", known.join(", "), self.name),
-                &json,
+                &format!(
+                    "one of {} (field `{}`; add it to the table or set `otherwise`)",
+                    known.join(", "),
+                    self.name
+                ),
+                &found,
             ));
         }
+        let json = record.field(&crm.paths[0]).unwrap_or(&Json::Null);
+        if json.is_null() {
+            return Ok(ValueRef::Null);
+        }
         if let Some(sep) = &crm.split {
-            return match &json {
-                Json::String(s) => Ok(Value::Set(
-                    s.split(sep.as_str()).map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned).collect(),
+            return match json {
+                Json::String(s) => Ok(ValueRef::set(
+                    s.split(sep.as_str())
+                        .map(str::trim)
+                        .filter(|x| !x.is_empty())
+                        .map(Cow::Borrowed)
+                        .collect(),
                 )),
-                other => Err(bad(&record.describe(), &field(), &format!("text with ids separated by {sep:?}"), other)),
+                other => Err(bad(
+                    &record.describe(),
+                    &field(),
+                    &format!("text with ids separated by {sep:?}"),
+                    other,
+                )),
             };
         }
-        let value = Value::from_json(self.ty, &json)
-            .map_err(|e| bad(&record.describe(), &field(), &format!("{e} (field `{}`)", self.name), &json))?;
+        let value = ValueRef::from_json(self.ty, json).map_err(|e| {
+            bad(
+                &record.describe(),
+                &field(),
+                &format!("{e} (field `{}`)", self.name),
+                json,
+            )
+        })?;
         if self.template.is_some() {
             return Ok(value);
         }
-        self.check_domain(value, &record.describe(), &field())
+        self.check_domain(value)
+            .map_err(|e| self.domain_error(&record.describe(), &field(), e))
     }
 
-    fn check_domain(&self, value: Value, record: &str, field: &str) -> Result<Value, RecordError> {
-        if let (Value::Enum(s), Some(values)) = (&value, &self.values) {
-            if !values.contains(s) {
-                let list: Vec<&str> = values.iter().map(String::as_str).collect();
-                return Err(RecordError::InvalidField {
-                    record: record.to_owned(),
-                    field: field.to_owned(),
-                    expected: format!("one of {} (field `{}`)", list.join(", "), self.name),
-                    found: format!("{:?}", shorten(s)),
-                });
+    /// Checks an enum value against the field's allowed values; the error carries the value found.
+    fn check_domain<'a>(&self, value: ValueRef<'a>) -> Result<ValueRef<'a>, String> {
+        match (&value, &self.values) {
+            (ValueRef::Enum(s), Some(values)) if !values.contains(s.as_ref()) => {
+                Err(s.clone().into_owned())
             }
+            _ => Ok(value),
         }
-        Ok(value)
+    }
+
+    fn domain_error(&self, record: &str, field: &str, found: String) -> RecordError {
+        let list: Vec<&str> = self.values.iter().flatten().map(String::as_str).collect();
+        RecordError::InvalidField {
+            record: record.to_owned(),
+            field: field.to_owned(),
+            expected: format!("one of {} (field `{}`)", list.join(", "), self.name),
+            found: format!("{:?}", shorten(&found)),
+        }
     }
 
     /// The value in the space both sides can express: for a lossy table (two Partner Center values to one CRM
     /// value) that is the CRM value, so a coarse-equal pair is not a change.
     pub fn compare_key(&self, value: &Value) -> Value {
         match (&self.crm.table, value) {
-            (Some(t), Value::Enum(s)) => t.crm_key(s).map_or_else(|| value.clone(), |k| Value::Enum(k.to_owned())),
+            (Some(t), Value::Enum(s)) => t
+                .crm_key(s)
+                .map_or_else(|| value.clone(), |k| Value::Enum(k.to_owned())),
             _ => value.clone(),
         }
     }
 
-    /// Whether two canonical values are equal as far as this field can tell.
+    /// Whether two canonical values are equal as far as this field can tell (typed, and in the coarser space of
+    /// a lossy table).
     pub fn same(&self, a: &Value, b: &Value) -> bool {
-        if self.crm.table.is_some() { self.compare_key(a) == self.compare_key(b) } else { a == b }
+        self.same_ref(&a.as_ref(), &b.as_ref())
+    }
+
+    /// [`FieldRule::same`] on borrowed values.
+    pub fn same_ref(&self, a: &ValueRef<'_>, b: &ValueRef<'_>) -> bool {
+        match (&self.crm.table, a, b) {
+            (Some(t), ValueRef::Enum(x), ValueRef::Enum(y)) => match (t.crm_key(x), t.crm_key(y)) {
+                (Some(kx), Some(ky)) => kx == ky,
+                _ => x == y,
+            },
+            _ => a == b,
+        }
     }
 
     /// The value to write when `value` is empty: the rule's default, if any.
@@ -260,7 +357,9 @@ impl FieldRule {
     /// JSON Patch operations that set this field on an existing referral (`replace` where the pointer exists,
     /// `add` where it does not).
     pub fn partner_center_ops(&self, value: &Value, current: &Referral) -> Vec<PatchOp> {
-        let Some(pc) = &self.pc else { return Vec::new() };
+        let Some(pc) = &self.pc else {
+            return Vec::new();
+        };
         let value = self.or_default(value);
         let mut ops = Vec::new();
         if pc.pointers.len() > 1 {
@@ -315,9 +414,14 @@ impl FieldRule {
                 Value::Enum(s) => match table.by_canon.get(s) {
                     Some(&i) => table.entries[i].1.clone(),
                     None => {
-                        return Err(FieldError::new(&self.name, "not_in_table", format!(
-                            "{s:?} has no CRM value in the table of field `{}`", self.name
-                        )));
+                        return Err(FieldError::new(
+                            &self.name,
+                            "not_in_table",
+                            format!(
+                                "{s:?} has no CRM value in the table of field `{}`",
+                                self.name
+                            ),
+                        ));
                     }
                 },
                 _ => Json::Null,
@@ -336,21 +440,28 @@ impl FieldRule {
                 Value::Date(d) => Json::String(match crm.format {
                     DateFormat::Date => format_date(*d),
                     DateFormat::Datetime => format!("{}T00:00:00Z", format_date(*d)),
-                    DateFormat::SalesforceDatetime => format!("{}T00:00:00.000+0000", format_date(*d)),
+                    DateFormat::SalesforceDatetime => {
+                        format!("{}T00:00:00.000+0000", format_date(*d))
+                    }
                 }),
-                Value::Datetime(t) if crm.format == DateFormat::SalesforceDatetime => {
-                    Json::String(t.format(SF_DATETIME).unwrap_or_else(|_| format_datetime(*t)))
-                }
+                Value::Datetime(t) if crm.format == DateFormat::SalesforceDatetime => Json::String(
+                    t.format(SF_DATETIME)
+                        .unwrap_or_else(|_| format_datetime(*t)),
+                ),
                 other => other.to_json(),
             }
         };
         if let (Some(max), Json::String(s)) = (crm.max_length, &json) {
             let len = s.chars().count();
             if len > max {
-                return Err(FieldError::new(&self.name, "value_too_long", format!(
-                    "field `{}`: {len} characters do not fit CRM field `{name}`, which holds at most {max}",
-                    self.name
-                )));
+                return Err(FieldError::new(
+                    &self.name,
+                    "value_too_long",
+                    format!(
+                        "field `{}`: {len} characters do not fit CRM field `{name}`, which holds at most {max}",
+                        self.name
+                    ),
+                ));
             }
         }
         if let Some(lookup) = &crm.lookup {
@@ -380,7 +491,11 @@ impl FieldRule {
                 let state = parts.first().and_then(Json::as_i64).unwrap_or(0);
                 if state != 0 {
                     out.state_change = Some(StateChange {
-                        action: if state == 1 { "win".into() } else { "lose".into() },
+                        action: if state == 1 {
+                            "win".into()
+                        } else {
+                            "lose".into()
+                        },
                         statecode: parts[0].clone(),
                         statuscode: parts.get(1).cloned().unwrap_or(Json::Null),
                     });
@@ -439,18 +554,30 @@ fn merge_items(existing: Option<&Json>, key: &str, ids: &BTreeSet<String>) -> Js
 /// A `replace` when the pointer exists, else an `add` at the highest missing ancestor carrying the nested value.
 fn patch_op(current: &Referral, pointer: &str, value: Json) -> PatchOp {
     if current.pointer(pointer).is_some() {
-        return PatchOp { op: "replace".into(), path: pointer.to_owned(), value };
+        return PatchOp {
+            op: "replace".into(),
+            path: pointer.to_owned(),
+            value,
+        };
     }
     let segments: Vec<&str> = pointer[1..].split('/').collect();
     let mut depth = 1;
-    while depth < segments.len() && current.pointer(&format!("/{}", segments[..depth].join("/"))).is_some() {
+    while depth < segments.len()
+        && current
+            .pointer(&format!("/{}", segments[..depth].join("/")))
+            .is_some()
+    {
         depth += 1;
     }
     let mut nested = value;
     for seg in segments[depth..].iter().rev() {
         nested = wrap(seg, nested);
     }
-    PatchOp { op: "add".into(), path: format!("/{}", segments[..depth].join("/")), value: nested }
+    PatchOp {
+        op: "add".into(),
+        path: format!("/{}", segments[..depth].join("/")),
+        value: nested,
+    }
 }
 
 fn wrap(seg: &str, inner: Json) -> Json {
@@ -465,9 +592,14 @@ fn wrap(seg: &str, inner: Json) -> Json {
 
 /// Sets a value at a JSON pointer, creating objects (and arrays for `0`/`-` segments) on the way.
 pub(crate) fn set_pointer(root: &mut Map<String, Json>, pointer: &str, value: Json) {
-    let segments: Vec<String> =
-        pointer.trim_start_matches('/').split('/').map(crate::model::unescape_pointer).collect();
-    let Some((last, parents)) = segments.split_last() else { return };
+    let segments: Vec<String> = pointer
+        .trim_start_matches('/')
+        .split('/')
+        .map(crate::model::unescape_pointer)
+        .collect();
+    let Some((last, parents)) = segments.split_last() else {
+        return;
+    };
     let mut cur = root;
     for (i, seg) in parents.iter().enumerate() {
         if seg == "0" || seg == "-" {
@@ -475,7 +607,11 @@ pub(crate) fn set_pointer(root: &mut Map<String, Json>, pointer: &str, value: Js
         }
         let next_is_index = segments.get(i + 1).is_some_and(|s| s == "0" || s == "-");
         let slot = cur.entry(seg.clone()).or_insert_with(|| {
-            if next_is_index { Json::Array(Vec::new()) } else { Json::Object(Map::new()) }
+            if next_is_index {
+                Json::Array(Vec::new())
+            } else {
+                Json::Object(Map::new())
+            }
         });
         let obj = match slot {
             Json::Array(items) => {

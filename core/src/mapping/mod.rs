@@ -26,7 +26,7 @@ use thiserror::Error;
 pub use field::FieldRule;
 pub use spec::{ConflictPolicy, MappingSpec, SyncDirection};
 
-use crate::model::{CrmEntity, CrmSystem};
+use crate::model::{CrmEntity, CrmRecord, CrmSystem, Projection, Referral};
 pub(crate) use field::set_pointer;
 
 /// The JSON Schema of mapping files.
@@ -34,7 +34,10 @@ pub const SCHEMA: &str = include_str!("../../mapping.schema.json");
 
 const PROFILES: &[(&str, &str)] = &[
     ("salesforce", include_str!("../../profiles/salesforce.json")),
-    ("dynamics365", include_str!("../../profiles/dynamics365.json")),
+    (
+        "dynamics365",
+        include_str!("../../profiles/dynamics365.json"),
+    ),
 ];
 
 /// A mapping that cannot be loaded or is invalid.
@@ -108,6 +111,8 @@ struct Compiled {
     rules: Rules,
     opportunity: Vec<FieldRule>,
     lead: Vec<FieldRule>,
+    referral_projection: Projection,
+    crm_projection: Projection,
 }
 
 /// A validated, compiled mapping. Cheap to clone (shared); immutable; `Send + Sync`.
@@ -134,21 +139,31 @@ impl Mapping {
 
     /// Parses a mapping from TOML text.
     pub fn from_toml_str(text: &str) -> Result<Mapping, MappingError> {
-        let spec: MappingSpec = toml::from_str(text)
-            .map_err(|e| MappingError::Parse { source_name: "<toml>".into(), detail: e.to_string() })?;
+        let spec: MappingSpec = toml::from_str(text).map_err(|e| MappingError::Parse {
+            source_name: "<toml>".into(),
+            detail: e.to_string(),
+        })?;
         Mapping::from_spec(&spec)
     }
 
     /// Reads a mapping file; `.toml` files are TOML, everything else JSON.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Mapping, MappingError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| MappingError::Io { path: path.display().to_string(), detail: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| MappingError::Io {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
         let named = |e: MappingError| match e {
-            MappingError::Parse { detail, .. } => MappingError::Parse { source_name: path.display().to_string(), detail },
+            MappingError::Parse { detail, .. } => MappingError::Parse {
+                source_name: path.display().to_string(),
+                detail,
+            },
             other => other,
         };
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+        {
             Mapping::from_toml_str(&text).map_err(named)
         } else {
             Mapping::from_json_str(&text).map_err(named)
@@ -214,6 +229,16 @@ impl Mapping {
         }
     }
 
+    /// The parts of a referral this mapping and the rules read (see [`Projection`]).
+    pub fn referral_projection(&self) -> &Projection {
+        &self.inner.referral_projection
+    }
+
+    /// The parts of a CRM record this mapping and the rules read.
+    pub fn crm_projection(&self) -> &Projection {
+        &self.inner.crm_projection
+    }
+
     /// One compiled field.
     pub fn field(&self, entity: CrmEntity, name: &str) -> Option<&FieldRule> {
         self.fields(entity).iter().find(|f| f.name() == name)
@@ -221,14 +246,21 @@ impl Mapping {
 }
 
 fn parse_json(text: &str, source_name: &str) -> Result<MappingSpec, MappingError> {
-    serde_json::from_str(text).map_err(|e| MappingError::Parse { source_name: source_name.into(), detail: e.to_string() })
+    serde_json::from_str(text).map_err(|e| MappingError::Parse {
+        source_name: source_name.into(),
+        detail: e.to_string(),
+    })
 }
 
 fn builtin_spec(name: &str) -> Result<MappingSpec, MappingError> {
-    let text = PROFILES.iter().find(|p| p.0 == name).map(|p| p.1).ok_or_else(|| MappingError::UnknownProfile {
-        name: name.to_owned(),
-        known: Mapping::builtin_names().join(", "),
-    })?;
+    let text = PROFILES
+        .iter()
+        .find(|p| p.0 == name)
+        .map(|p| p.1)
+        .ok_or_else(|| MappingError::UnknownProfile {
+            name: name.to_owned(),
+            known: Mapping::builtin_names().join(", "),
+        })?;
     parse_json(text, name)
 }
 
@@ -246,7 +278,9 @@ fn resolve(spec: &MappingSpec, depth: usize) -> Result<MappingSpec, MappingError
 fn compile_resolved(spec: MappingSpec) -> Result<Mapping, MappingError> {
     let crm = spec.crm.ok_or_else(|| MappingError::InvalidRule {
         field: "crm".into(),
-        problem: "missing: `\"crm\": \"salesforce\"` or `\"dynamics365\"` (or extend a built-in profile)".into(),
+        problem:
+            "missing: `\"crm\": \"salesforce\"` or `\"dynamics365\"` (or extend a built-in profile)"
+                .into(),
     })?;
     let entities = spec.entities.clone().unwrap_or_default();
     let entity_names = match crm {
@@ -255,18 +289,28 @@ fn compile_resolved(spec: MappingSpec) -> Result<Mapping, MappingError> {
             entities.lead.unwrap_or_else(|| "Lead".into()),
         ],
         CrmSystem::Dynamics365 => [
-            entities.opportunity.unwrap_or_else(|| "opportunities".into()),
+            entities
+                .opportunity
+                .unwrap_or_else(|| "opportunities".into()),
             entities.lead.unwrap_or_else(|| "leads".into()),
         ],
     };
     let sys = spec.system_fields.clone().unwrap_or_default();
-    let system =
-        SystemFields { sync_flag: sys.sync_flag, referral_id: sys.referral_id, audit: sys.audit, sync_status: sys.sync_status };
+    let system = SystemFields {
+        sync_flag: sys.sync_flag,
+        referral_id: sys.referral_id,
+        audit: sys.audit,
+        sync_status: sys.sync_status,
+    };
     let r = spec.rules.clone().unwrap_or_default();
     let rules = Rules {
         leads: r.leads.unwrap_or(true),
         audit_max_chars: r.audit_max_chars.unwrap_or(2000),
-        referral_defaults: r.referral_defaults.unwrap_or_default().into_iter().collect(),
+        referral_defaults: r
+            .referral_defaults
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
     };
     for (pointer, _) in &rules.referral_defaults {
         if !pointer.starts_with('/') {
@@ -286,7 +330,10 @@ fn compile_resolved(spec: MappingSpec) -> Result<Mapping, MappingError> {
     .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
     .collect();
     let mut per_entity = [Vec::new(), Vec::new()];
-    for (i, entity) in [CrmEntity::Opportunity, CrmEntity::Lead].into_iter().enumerate() {
+    for (i, entity) in [CrmEntity::Opportunity, CrmEntity::Lead]
+        .into_iter()
+        .enumerate()
+    {
         for (name, field) in &spec.fields {
             let Some(field) = field else { continue };
             if let Some(rule) = compile::compile_field(name, field, entity, crm)? {
@@ -296,7 +343,46 @@ fn compile_resolved(spec: MappingSpec) -> Result<Mapping, MappingError> {
         compile::check_duplicates(&per_entity[i], &system_list)?;
     }
     let [opportunity, lead] = per_entity;
-    Ok(Mapping { inner: Arc::new(Compiled { spec, crm, entity_names, system, rules, opportunity, lead }) })
+    let mut referral_projection = Projection::new();
+    let mut crm_projection = Projection::new();
+    for key in Referral::RULE_FIELDS {
+        referral_projection.add_path(&[key]);
+    }
+    for key in CrmRecord::rule_fields(crm) {
+        crm_projection.add_path(&[key]);
+    }
+    for name in [
+        &system.sync_flag,
+        &system.referral_id,
+        &system.audit,
+        &system.sync_status,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        crm_projection.add_path(&[name]);
+    }
+    for rule in opportunity.iter().chain(&lead) {
+        for pointer in rule.partner_center_pointers() {
+            referral_projection.add_pointer(&pointer);
+        }
+        for path in rule.crm_fields() {
+            crm_projection.add_path(&path.split('/').collect::<Vec<_>>());
+        }
+    }
+    Ok(Mapping {
+        inner: Arc::new(Compiled {
+            spec,
+            crm,
+            entity_names,
+            system,
+            rules,
+            opportunity,
+            lead,
+            referral_projection,
+            crm_projection,
+        }),
+    })
 }
 
 #[cfg(test)]

@@ -259,7 +259,9 @@ pub struct MappingSpec {
 }
 
 /// Reads the `fields` object refusing duplicate keys (JSON parsers otherwise keep the last silently).
-fn unique_keys<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Option<FieldSpec>>, D::Error> {
+fn unique_keys<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Option<FieldSpec>>, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
         type Value = BTreeMap<String, Option<FieldSpec>>;
@@ -273,7 +275,9 @@ fn unique_keys<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Optio
                     .next_value()
                     .map_err(|e| serde::de::Error::custom(format!("field rule `{key}`: {e}")))?;
                 if out.insert(key.clone(), value).is_some() {
-                    return Err(serde::de::Error::custom(format!("duplicate field: `{key}` is defined twice")));
+                    return Err(serde::de::Error::custom(format!(
+                        "duplicate field: `{key}` is defined twice"
+                    )));
                 }
             }
             Ok(out)
@@ -331,7 +335,9 @@ impl MappingSpec {
             overlay(&mut e.lead, &c.lead);
         }
         if let Some(c) = &child.system_fields {
-            let s = out.system_fields.get_or_insert_with(SystemFieldsSpec::default);
+            let s = out
+                .system_fields
+                .get_or_insert_with(SystemFieldsSpec::default);
             overlay(&mut s.sync_flag, &c.sync_flag);
             overlay(&mut s.referral_id, &c.referral_id);
             overlay(&mut s.audit, &c.audit);
@@ -342,7 +348,9 @@ impl MappingSpec {
             overlay(&mut r.leads, &c.leads);
             overlay(&mut r.audit_max_chars, &c.audit_max_chars);
             if let Some(d) = &c.referral_defaults {
-                r.referral_defaults.get_or_insert_with(BTreeMap::new).extend(d.clone());
+                r.referral_defaults
+                    .get_or_insert_with(BTreeMap::new)
+                    .extend(d.clone());
             }
         }
         for (name, spec) in &child.fields {

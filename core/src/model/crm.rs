@@ -29,7 +29,35 @@ fn record_name(system: CrmSystem) -> &'static str {
 impl CrmRecord {
     /// Parses a row of `system` from JSON text; the entity is told from the row itself.
     pub fn parse(system: CrmSystem, text: &str) -> Result<CrmRecord, RecordError> {
-        CrmRecord::from_map(system, parse_object(record_name(system), text)?)
+        CrmRecord::from_map(system, parse_object(record_name(system), text, None)?)
+    }
+
+    /// Parses a row validating all of it but keeping only the fields `projection` names (plus
+    /// [`CrmRecord::rule_fields`]). See [`Projection`](super::Projection).
+    pub fn parse_projected(
+        system: CrmSystem,
+        text: &str,
+        projection: &super::Projection,
+    ) -> Result<CrmRecord, RecordError> {
+        CrmRecord::from_map(
+            system,
+            parse_object(record_name(system), text, Some(projection))?,
+        )
+    }
+
+    /// The fields of a row that tell its entity, id and version, which every CRM projection keeps.
+    pub fn rule_fields(system: CrmSystem) -> &'static [&'static str] {
+        match system {
+            CrmSystem::Dynamics365 => &[
+                "@odata.context",
+                "@odata.etag",
+                "opportunityid",
+                "leadid",
+                "modifiedon",
+                "versionnumber",
+            ],
+            CrmSystem::Salesforce => &["attributes", "Id", "LastModifiedDate", "SystemModstamp"],
+        }
     }
 
     /// Reads a row of `system` from a parsed JSON value.
@@ -73,7 +101,13 @@ impl CrmRecord {
                 stamp: read_text(&json, &record, "SystemModstamp")?,
             },
         };
-        Ok(CrmRecord { system, entity, json, id, version })
+        Ok(CrmRecord {
+            system,
+            entity,
+            json,
+            id,
+            version,
+        })
     }
 
     /// Dynamics 365 or Salesforce.
@@ -123,7 +157,10 @@ impl CrmRecord {
     }
 }
 
-fn dynamics_entity(json: &Map<String, Json>, name: &str) -> Result<(CrmEntity, &'static str), RecordError> {
+fn dynamics_entity(
+    json: &Map<String, Json>,
+    name: &str,
+) -> Result<(CrmEntity, &'static str), RecordError> {
     if let Some(Json::String(ctx)) = json.get("@odata.context") {
         if ctx.contains("#opportunities") {
             return Ok((CrmEntity::Opportunity, "opportunityid"));
@@ -142,15 +179,23 @@ fn dynamics_entity(json: &Map<String, Json>, name: &str) -> Result<(CrmEntity, &
     }
 }
 
-fn salesforce_entity(json: &Map<String, Json>, name: &str) -> Result<(CrmEntity, &'static str), RecordError> {
-    let ty = json.get("attributes").and_then(|a| a.get("type")).and_then(Json::as_str);
+fn salesforce_entity(
+    json: &Map<String, Json>,
+    name: &str,
+) -> Result<(CrmEntity, &'static str), RecordError> {
+    let ty = json
+        .get("attributes")
+        .and_then(|a| a.get("type"))
+        .and_then(Json::as_str);
     match ty {
         Some("Opportunity") => return Ok((CrmEntity::Opportunity, "Id")),
         Some("Lead") => return Ok((CrmEntity::Lead, "Id")),
         Some(other) => {
             return Err(RecordError::UnknownEntity {
                 record: name.to_owned(),
-                detail: format!("attributes.type is {other:?}; expected \"Opportunity\" or \"Lead\""),
+                detail: format!(
+                    "attributes.type is {other:?}; expected \"Opportunity\" or \"Lead\""
+                ),
             });
         }
         None => {}
@@ -181,7 +226,10 @@ mod tests {
         assert_eq!(r.entity(), CrmEntity::Opportunity);
         assert_eq!(r.version().etag.as_deref(), Some("W/\"100\""));
         assert_eq!(r.version().stamp.as_deref(), Some("100"));
-        let path = vec!["transactioncurrencyid".to_owned(), "isocurrencycode".to_owned()];
+        let path = vec![
+            "transactioncurrencyid".to_owned(),
+            "isocurrencycode".to_owned(),
+        ];
         assert_eq!(r.field(&path), Some(&Json::from("EUR")));
     }
 
@@ -194,10 +242,14 @@ mod tests {
         .expect("valid");
         assert_eq!(r.entity(), CrmEntity::Lead);
         assert_eq!(r.version().modified.as_deref(), Some("m"));
-        let r = CrmRecord::parse(CrmSystem::Salesforce, r#"{"Id":"006000000000001"}"#).expect("prefix");
+        let r =
+            CrmRecord::parse(CrmSystem::Salesforce, r#"{"Id":"006000000000001"}"#).expect("prefix");
         assert_eq!(r.entity(), CrmEntity::Opportunity);
-        let e = CrmRecord::parse(CrmSystem::Salesforce, r#"{"attributes":{"type":"Account"},"Id":"001"}"#)
-            .expect_err("account");
+        let e = CrmRecord::parse(
+            CrmSystem::Salesforce,
+            r#"{"attributes":{"type":"Account"},"Id":"001"}"#,
+        )
+        .expect_err("account");
         assert!(e.to_string().contains("Account"), "{e}");
         assert!(CrmRecord::parse(CrmSystem::Dynamics365, r#"{"name":"x"}"#).is_err());
         assert!(CrmRecord::parse(CrmSystem::Dynamics365, r#"{"opportunityid":5}"#).is_err());

@@ -4,10 +4,12 @@
 
 mod crm;
 mod ids;
+mod projection;
 mod referral;
 
 pub use crm::CrmRecord;
 pub use ids::{CrmEntity, CrmSystem, Version};
+pub use projection::Projection;
+pub use referral::MAX_RECORD_BYTES;
 pub use referral::{Direction, Referral, Status, Substatus};
 pub(crate) use referral::{invalid as referral_invalid, pointer_in, unescape as unescape_pointer};
-pub use referral::MAX_RECORD_BYTES;

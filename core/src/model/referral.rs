@@ -83,7 +83,12 @@ impl Status {
             Status::None => &[Substatus::None],
             Status::New => &[Substatus::Pending, Substatus::Received],
             Status::Active => &[Substatus::Accepted],
-            Status::Closed => &[Substatus::Won, Substatus::Lost, Substatus::Declined, Substatus::Expired],
+            Status::Closed => &[
+                Substatus::Won,
+                Substatus::Lost,
+                Substatus::Declined,
+                Substatus::Expired,
+            ],
         }
     }
 
@@ -114,14 +119,36 @@ const RECORD: &str = "Partner Center referral";
 impl Referral {
     /// Parses a referral from JSON text.
     pub fn parse(text: &str) -> Result<Referral, RecordError> {
-        Referral::from_json(parse_object(RECORD, text)?)
+        Referral::from_json(parse_object(RECORD, text, None)?)
     }
+
+    /// Parses a referral from JSON text, validating all of it but keeping only the fields `projection` names
+    /// (plus [`Referral::RULE_FIELDS`], which the rules read). See [`Projection`](super::Projection).
+    pub fn parse_projected(
+        text: &str,
+        projection: &super::Projection,
+    ) -> Result<Referral, RecordError> {
+        Referral::from_json(parse_object(RECORD, text, Some(projection))?)
+    }
+
+    /// The top-level fields the rules read, which every referral projection keeps.
+    pub const RULE_FIELDS: &'static [&'static str] = &[
+        "id",
+        "status",
+        "substatus",
+        "direction",
+        "eTag",
+        "updatedDateTime",
+    ];
 
     /// Reads a referral from a parsed JSON value.
     pub fn from_value(value: Json) -> Result<Referral, RecordError> {
         match value {
             Json::Object(map) => Referral::from_json(map),
-            other => Err(RecordError::NotAnObject { record: RECORD.to_owned(), found: json_type(&other) }),
+            other => Err(RecordError::NotAnObject {
+                record: RECORD.to_owned(),
+                found: json_type(&other),
+            }),
         }
     }
 
@@ -138,25 +165,56 @@ impl Referral {
             Some(other) => return Err(invalid(RECORD, "id", "a non-empty string", other)),
         };
         let record = format!("{RECORD} {id}");
-        let status = read_enum(&json, &record, "status", Status::parse, Status::expected)?.unwrap_or(Status::None);
-        let substatus =
-            read_enum(&json, &record, "substatus", Substatus::parse, Substatus::expected)?.unwrap_or(Substatus::None);
-        if status != Status::None && substatus != Substatus::None && !status.allowed_substatus().contains(&substatus) {
-            let allowed: Vec<&str> = status.allowed_substatus().iter().map(|s| s.as_str()).collect();
+        let status = read_enum(&json, &record, "status", Status::parse, Status::expected)?
+            .unwrap_or(Status::None);
+        let substatus = read_enum(
+            &json,
+            &record,
+            "substatus",
+            Substatus::parse,
+            Substatus::expected,
+        )?
+        .unwrap_or(Substatus::None);
+        if status != Status::None
+            && substatus != Substatus::None
+            && !status.allowed_substatus().contains(&substatus)
+        {
+            let allowed: Vec<&str> = status
+                .allowed_substatus()
+                .iter()
+                .map(|s| s.as_str())
+                .collect();
             return Err(RecordError::InvalidField {
                 record,
                 field: "substatus".into(),
-                expected: format!("with status {} one of {}", status.as_str(), allowed.join(", ")),
+                expected: format!(
+                    "with status {} one of {}",
+                    status.as_str(),
+                    allowed.join(", ")
+                ),
                 found: substatus.as_str().to_owned(),
             });
         }
-        let direction = read_enum(&json, &record, "direction", Direction::parse, Direction::expected)?;
+        let direction = read_enum(
+            &json,
+            &record,
+            "direction",
+            Direction::parse,
+            Direction::expected,
+        )?;
         let version = Version {
             etag: read_text(&json, &record, "eTag")?,
             modified: read_text(&json, &record, "updatedDateTime")?,
             stamp: None,
         };
-        Ok(Referral { json, id, status, substatus, direction, version })
+        Ok(Referral {
+            json,
+            id,
+            status,
+            substatus,
+            direction,
+            version,
+        })
     }
 
     /// The referral id (a GUID).
@@ -210,7 +268,11 @@ pub(crate) fn pointer_in<'a>(root: &'a Map<String, Json>, pointer: &str) -> Opti
     let rest = pointer.strip_prefix('/')?;
     let mut segments = rest.split('/');
     let first = segments.next()?;
-    let mut cur = if first.contains('~') { root.get(&unescape(first))? } else { root.get(first)? };
+    let mut cur = if first.contains('~') {
+        root.get(&unescape(first))?
+    } else {
+        root.get(first)?
+    };
     for seg in segments {
         cur = match cur {
             Json::Object(m) => {
@@ -231,15 +293,34 @@ pub(crate) fn unescape(seg: &str) -> String {
     seg.replace("~1", "/").replace("~0", "~")
 }
 
-/// Parses JSON text into an object, with the record size limit and a clear error.
-pub(crate) fn parse_object(record: &str, text: &str) -> Result<Map<String, Json>, RecordError> {
+/// Parses JSON text into an object (whole, or only the projected parts), with the record size limit and a
+/// clear error.
+pub(crate) fn parse_object(
+    record: &str,
+    text: &str,
+    projection: Option<&super::Projection>,
+) -> Result<Map<String, Json>, RecordError> {
     if text.len() > MAX_RECORD_BYTES {
-        return Err(RecordError::TooLarge { record: record.to_owned(), size: text.len(), limit: MAX_RECORD_BYTES });
+        return Err(RecordError::TooLarge {
+            record: record.to_owned(),
+            size: text.len(),
+            limit: MAX_RECORD_BYTES,
+        });
     }
-    match serde_json::from_str::<Json>(text) {
+    let parsed = match projection {
+        Some(p) => p.parse(text),
+        None => serde_json::from_str::<Json>(text),
+    };
+    match parsed {
         Ok(Json::Object(map)) => Ok(map),
-        Ok(other) => Err(RecordError::NotAnObject { record: record.to_owned(), found: json_type(&other) }),
-        Err(e) => Err(RecordError::InvalidJson { record: record.to_owned(), detail: e.to_string() }),
+        Ok(other) => Err(RecordError::NotAnObject {
+            record: record.to_owned(),
+            found: json_type(&other),
+        }),
+        Err(e) => Err(RecordError::InvalidJson {
+            record: record.to_owned(),
+            detail: e.to_string(),
+        }),
     }
 }
 
@@ -267,7 +348,11 @@ pub(crate) fn invalid(record: &str, field: &str, expected: &str, found: &Json) -
     }
 }
 
-pub(crate) fn read_text(json: &Map<String, Json>, record: &str, key: &str) -> Result<Option<String>, RecordError> {
+pub(crate) fn read_text(
+    json: &Map<String, Json>,
+    record: &str,
+    key: &str,
+) -> Result<Option<String>, RecordError> {
     match json.get(key) {
         None | Some(Json::Null) => Ok(None),
         Some(Json::String(s)) => Ok(Some(s.clone())),
@@ -285,7 +370,9 @@ fn read_enum<T>(
 ) -> Result<Option<T>, RecordError> {
     match json.get(key) {
         None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) => parse(s).map(Some).ok_or_else(|| invalid(record, key, &expected(), &Json::String(s.clone()))),
+        Some(Json::String(s)) => parse(s)
+            .map(Some)
+            .ok_or_else(|| invalid(record, key, &expected(), &Json::String(s.clone()))),
         Some(other) => Err(invalid(record, key, &expected(), other)),
     }
 }
@@ -312,14 +399,30 @@ mod tests {
     fn clear_errors() {
         let e = Referral::parse(r#"{"id":"r-2","status":"Bogus"}"#).expect_err("bad status");
         let msg = e.to_string();
-        assert!(msg.contains("r-2") && msg.contains("status") && msg.contains("Active"), "{msg}");
-        let e = Referral::parse(r#"{"id":"r-3","status":"Active","substatus":"Won"}"#).expect_err("bad pair");
+        assert!(
+            msg.contains("r-2") && msg.contains("status") && msg.contains("Active"),
+            "{msg}"
+        );
+        let e = Referral::parse(r#"{"id":"r-3","status":"Active","substatus":"Won"}"#)
+            .expect_err("bad pair");
         assert!(e.to_string().contains("Accepted"), "{e}");
-        assert!(matches!(Referral::parse("[1]"), Err(RecordError::NotAnObject { .. })));
-        assert!(matches!(Referral::parse("{"), Err(RecordError::InvalidJson { .. })));
-        assert!(matches!(Referral::parse("{}"), Err(RecordError::MissingField { .. })));
+        assert!(matches!(
+            Referral::parse("[1]"),
+            Err(RecordError::NotAnObject { .. })
+        ));
+        assert!(matches!(
+            Referral::parse("{"),
+            Err(RecordError::InvalidJson { .. })
+        ));
+        assert!(matches!(
+            Referral::parse("{}"),
+            Err(RecordError::MissingField { .. })
+        ));
         let deep = "[".repeat(100_000);
-        assert!(matches!(Referral::parse(&deep), Err(RecordError::InvalidJson { .. })));
+        assert!(matches!(
+            Referral::parse(&deep),
+            Err(RecordError::InvalidJson { .. })
+        ));
     }
 
     #[test]

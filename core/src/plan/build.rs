@@ -6,12 +6,12 @@ use serde_json::{Map, Value as Json};
 use time::OffsetDateTime;
 
 use super::{Action, Conflict, CrmWrite, FieldPlan, Plan, Refusal, Side, Summary, WriteTo};
-use crate::diff::{Diff3, diff3};
+use crate::diff::{Diff3, diff3_ref};
 use crate::error::RecordError;
 use crate::mapping::{ConflictPolicy, FieldRule, Mapping, SyncDirection, set_pointer};
 use crate::model::{CrmEntity, CrmRecord, CrmSystem, Direction, Referral, Status, Version};
 use crate::store::{Link, LinkStatus};
-use crate::value::{Value, format_timestamp, parse_datetime};
+use crate::value::{Value, ValueRef, format_timestamp, parse_datetime};
 
 /// What a person decided about a field held for review.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,17 +55,26 @@ struct Builder<'a> {
     conflicts: Vec<Conflict>,
     refusals: Vec<Refusal>,
     actions: Vec<Action>,
+    /// The stored base (empty for an unlinked pair).
+    old_base: &'a Map<String, Json>,
+    /// Base values that change (the whole new base when `base_reset`).
     base: Map<String, Json>,
+    base_reset: bool,
     base_changes: bool,
 }
 
 fn refusal(code: &str, field: Option<&str>, message: String) -> Refusal {
-    Refusal { code: code.to_owned(), field: field.map(str::to_owned), message }
+    Refusal {
+        code: code.to_owned(),
+        field: field.map(str::to_owned),
+        message,
+    }
 }
 
 /// Plans one pair.
 pub fn plan(mapping: &Mapping, input: PlanInput<'_>) -> Result<Plan, RecordError> {
     check_pair(mapping, &input)?;
+    let no_base = Map::new();
     let mut b = Builder {
         mapping,
         input,
@@ -74,11 +83,16 @@ pub fn plan(mapping: &Mapping, input: PlanInput<'_>) -> Result<Plan, RecordError
         conflicts: Vec::new(),
         refusals: Vec::new(),
         actions: Vec::new(),
-        base: input.link.map(|l| l.base.clone()).unwrap_or_default(),
+        old_base: input.link.map_or(&no_base, |l| &l.base),
+        base: Map::new(),
+        base_reset: false,
         base_changes: false,
     };
     let link = input.link;
-    let entity = input.crm.map(CrmRecord::entity).or(link.map(|l| l.crm_entity));
+    let entity = input
+        .crm
+        .map(CrmRecord::entity)
+        .or(link.map(|l| l.crm_entity));
     let summary = match (input.referral, input.crm, link) {
         (_, _, Some(l)) if l.status == LinkStatus::Orphaned => {
             b.refusals.push(refusal("orphaned", None, format!(
@@ -93,7 +107,9 @@ pub fn plan(mapping: &Mapping, input: PlanInput<'_>) -> Result<Plan, RecordError
         (None, Some(c), _) => b.create_referral(c),
         (Some(r), Some(c), _) => b.merge(r, c)?,
         (None, None, _) => {
-            return Err(RecordError::Mismatch { detail: "nothing to plan: neither a referral nor a CRM record".into() });
+            return Err(RecordError::Mismatch {
+                detail: "nothing to plan: neither a referral nor a CRM record".into(),
+            });
         }
     };
     let crm_entity = b
@@ -113,20 +129,33 @@ pub fn plan(mapping: &Mapping, input: PlanInput<'_>) -> Result<Plan, RecordError
             Action::Relink { id, .. } | Action::CreateCrmRecord { id, .. } => Some(id.clone()),
             _ => None,
         })
-        .unwrap_or_else(|| input.crm.map(|c| c.id().to_owned()).or(link.and_then(|l| l.crm_id.clone())));
-    let referral_id = input.referral.map(|r| r.id().to_owned()).or(link.and_then(|l| l.referral_id.clone()));
-    let pcv = input.referral.map(|r| r.version().clone()).unwrap_or_default();
+        .unwrap_or_else(|| {
+            input
+                .crm
+                .map(|c| c.id().to_owned())
+                .or(link.and_then(|l| l.crm_id.clone()))
+        });
+    let referral_id = input
+        .referral
+        .map(|r| r.id().to_owned())
+        .or(link.and_then(|l| l.referral_id.clone()));
+    let pcv = input
+        .referral
+        .map(|r| r.version().clone())
+        .unwrap_or_default();
     let crmv = input.crm.map(|c| c.version().clone()).unwrap_or_default();
-    let id_source = format!(
-        "{}|{}|{:?}|{:?}|{}",
-        referral_id.as_deref().unwrap_or(""),
-        crm_id.as_deref().unwrap_or(""),
-        pcv,
-        crmv,
-        b.now
-    );
+    let id = plan_id(&[
+        referral_id.as_deref(),
+        crm_id.as_deref(),
+        pcv.etag.as_deref(),
+        pcv.modified.as_deref(),
+        crmv.etag.as_deref(),
+        crmv.modified.as_deref(),
+        crmv.stamp.as_deref(),
+        Some(&b.now),
+    ]);
     Ok(Plan {
-        id: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, id_source.as_bytes()).to_string(),
+        id,
         planned_at: b.now,
         crm: mapping.crm(),
         referral_id,
@@ -142,6 +171,7 @@ pub fn plan(mapping: &Mapping, input: PlanInput<'_>) -> Result<Plan, RecordError
         conflicts: b.conflicts,
         refusals: b.refusals,
         base_changes: b.base_changes,
+        base_reset: b.base_reset,
         base: b.base,
     })
 }
@@ -151,18 +181,32 @@ fn check_pair(mapping: &Mapping, input: &PlanInput<'_>) -> Result<(), RecordErro
     if let (Some(r), Some(l)) = (input.referral, input.link) {
         if l.referral_id.as_deref().is_some_and(|id| id != r.id()) {
             return Err(RecordError::Mismatch {
-                detail: format!("referral {} does not belong to link {:?} (linked to {:?})", r.id(), l.id, l.referral_id),
+                detail: format!(
+                    "referral {} does not belong to link {:?} (linked to {:?})",
+                    r.id(),
+                    l.id,
+                    l.referral_id
+                ),
             });
         }
     }
     if let (Some(c), Some(l)) = (input.crm, input.link) {
         if l.crm_id.as_deref().is_some_and(|id| id != c.id()) && l.crm_entity == c.entity() {
             return Err(RecordError::Mismatch {
-                detail: format!("{} does not belong to link {:?} (linked to {:?})", c.describe(), l.id, l.crm_id),
+                detail: format!(
+                    "{} does not belong to link {:?} (linked to {:?})",
+                    c.describe(),
+                    l.id,
+                    l.crm_id
+                ),
             });
         }
     }
-    if let (Some(r), Some(c), Some(field)) = (input.referral, input.crm, &mapping.system_fields().referral_id) {
+    if let (Some(r), Some(c), Some(field)) = (
+        input.referral,
+        input.crm,
+        &mapping.system_fields().referral_id,
+    ) {
         if let Some(Json::String(stamped)) = c.json().get(field) {
             if !stamped.is_empty() && stamped != r.id() {
                 return Err(RecordError::Mismatch {
@@ -181,13 +225,17 @@ fn check_pair(mapping: &Mapping, input: &PlanInput<'_>) -> Result<(), RecordErro
 fn crm_flag(mapping: &Mapping, crm: &CrmRecord) -> bool {
     match &mapping.system_fields().sync_flag {
         None => true,
-        Some(f) => matches!(crm.json().get(f), Some(Json::Bool(true)))
-            || matches!(crm.json().get(f), Some(Json::String(s)) if s.eq_ignore_ascii_case("true")),
+        Some(f) => {
+            matches!(crm.json().get(f), Some(Json::Bool(true)))
+                || matches!(crm.json().get(f), Some(Json::String(s)) if s.eq_ignore_ascii_case("true"))
+        }
     }
 }
 
 fn status_of(v: &Json) -> Option<Status> {
-    v.as_str().and_then(|s| s.split('/').next()).and_then(Status::parse)
+    v.as_str()
+        .and_then(|s| s.split('/').next())
+        .and_then(Status::parse)
 }
 
 impl Builder<'_> {
@@ -196,12 +244,22 @@ impl Builder<'_> {
             Side::Crm => "the CRM record was deleted",
             Side::PartnerCenter => "the Partner Center referral no longer exists",
         };
-        self.refusals.push(refusal("orphaned", None, format!("{what}; the link is orphaned and nothing is recreated")));
+        self.refusals.push(refusal(
+            "orphaned",
+            None,
+            format!("{what}; the link is orphaned and nothing is recreated"),
+        ));
         self.actions.push(Action::MarkOrphaned { side });
         Summary::Orphan
     }
 
-    fn system_write(&self, write: &mut CrmWrite, crm: Option<&CrmRecord>, referral_id: Option<&str>, line: Option<&str>) {
+    fn system_write(
+        &self,
+        write: &mut CrmWrite,
+        crm: Option<&CrmRecord>,
+        referral_id: Option<&str>,
+        line: Option<&str>,
+    ) {
         let sys = self.mapping.system_fields();
         if let (Some(f), Some(id)) = (&sys.referral_id, referral_id) {
             if crm.and_then(|c| c.json().get(f)).and_then(Json::as_str) != Some(id) {
@@ -211,15 +269,25 @@ impl Builder<'_> {
         let Some(line) = line else { return };
         if let Some(f) = &sys.sync_status {
             let status = format!("{} {line}", self.now);
-            let current = crm.and_then(|c| c.json().get(f)).and_then(Json::as_str).unwrap_or("");
+            let current = crm
+                .and_then(|c| c.json().get(f))
+                .and_then(Json::as_str)
+                .unwrap_or("");
             // Compare without the time so that the same refusal is not written again and again.
             if current.split_once(' ').map(|x| x.1) != Some(line) || !write.is_empty() {
                 write.fields.insert(f.clone(), Json::String(status));
             }
         }
         if let (Some(f), false) = (&sys.audit, write.is_empty()) {
-            let current = crm.and_then(|c| c.json().get(f)).and_then(Json::as_str).unwrap_or("");
-            let text = bounded_trail(current, &format!("{} {line}", self.now), self.mapping.rules().audit_max_chars);
+            let current = crm
+                .and_then(|c| c.json().get(f))
+                .and_then(Json::as_str)
+                .unwrap_or("");
+            let text = bounded_trail(
+                current,
+                &format!("{} {line}", self.now),
+                self.mapping.rules().audit_max_chars,
+            );
             write.fields.insert(f.clone(), Json::String(text));
         }
     }
@@ -234,29 +302,51 @@ impl Builder<'_> {
             )));
             return Summary::Refused;
         }
-        let entity = if self.mapping.rules().leads && r.direction() == Some(Direction::Incoming) && r.status() == Status::New {
+        let entity = if self.mapping.rules().leads
+            && r.direction() == Some(Direction::Incoming)
+            && r.status() == Status::New
+        {
             CrmEntity::Lead
         } else {
             CrmEntity::Opportunity
         };
         let write = self.crm_body(r, entity, None);
         let (id, upsert_key) = self.create_keys(entity, r.id());
-        self.actions.push(Action::CreateCrmRecord { entity, id, upsert_key, write });
+        self.actions.push(Action::CreateCrmRecord {
+            entity,
+            id,
+            upsert_key,
+            write,
+        });
         Summary::CreateCrm
     }
 
-    fn create_keys(&self, entity: CrmEntity, referral_id: &str) -> (Option<String>, Option<(String, String)>) {
+    fn create_keys(
+        &self,
+        entity: CrmEntity,
+        referral_id: &str,
+    ) -> (Option<String>, Option<(String, String)>) {
         match self.mapping.crm() {
             CrmSystem::Dynamics365 => (Some(crm_record_id(entity, referral_id)), None),
-            CrmSystem::Salesforce => {
-                (None, self.mapping.system_fields().referral_id.clone().map(|f| (f, referral_id.to_owned())))
-            }
+            CrmSystem::Salesforce => (
+                None,
+                self.mapping
+                    .system_fields()
+                    .referral_id
+                    .clone()
+                    .map(|f| (f, referral_id.to_owned())),
+            ),
         }
     }
 
     /// The full CRM body for a new record from a referral (values taken from `values` where given, e.g. merged
     /// values of a converted lead, else from the referral), recording the new base.
-    fn crm_body(&mut self, r: &Referral, entity: CrmEntity, values: Option<&Map<String, Json>>) -> CrmWrite {
+    fn crm_body(
+        &mut self,
+        r: &Referral,
+        entity: CrmEntity,
+        values: Option<&Map<String, Json>>,
+    ) -> CrmWrite {
         let mut write = CrmWrite::default();
         for rule in self.mapping.fields(entity) {
             let value = match values.and_then(|v| v.get(rule.name())) {
@@ -264,13 +354,18 @@ impl Builder<'_> {
                 None => match rule.read_partner_center(r) {
                     Ok(v) => v,
                     Err(e) => {
-                        self.refusals.push(refusal("invalid_value", Some(rule.name()), e.to_string()));
+                        self.refusals.push(refusal(
+                            "invalid_value",
+                            Some(rule.name()),
+                            e.to_string(),
+                        ));
                         continue;
                     }
                 },
             };
             if let Err(e) = rule.crm_write(&value, &mut write) {
-                self.refusals.push(refusal(&e.code, Some(rule.name()), e.message));
+                self.refusals
+                    .push(refusal(&e.code, Some(rule.name()), e.message));
                 continue;
             }
             if rule.direction() != SyncDirection::OnCreate {
@@ -282,9 +377,14 @@ impl Builder<'_> {
         }
         // A new record cannot close through an action: create it open, the next plan closes it.
         if let Some(sc) = write.state_change.take() {
-            self.refusals.push(refusal("close_after_create", Some("status"), format!(
-                "the record is created open and closed ({}) by the next sync", sc.action
-            )));
+            self.refusals.push(refusal(
+                "close_after_create",
+                Some("status"),
+                format!(
+                    "the record is created open and closed ({}) by the next sync",
+                    sc.action
+                ),
+            ));
         }
         let line = format!("created from Partner Center referral {}", r.id());
         self.system_write(&mut write, None, Some(r.id()), Some(&line));
@@ -293,7 +393,12 @@ impl Builder<'_> {
 
     fn set_base(&mut self, rule: &FieldRule, value: &Value) {
         let json = value.to_json();
-        if self.base.get(rule.name()) != Some(&json) {
+        let current = if self.base_reset {
+            None
+        } else {
+            self.old_base.get(rule.name())
+        };
+        if self.base_reset || current != Some(&json) {
             self.base.insert(rule.name().to_owned(), json);
             self.base_changes = true;
         }
@@ -303,10 +408,14 @@ impl Builder<'_> {
     /// requirements are met.
     fn create_referral(&mut self, c: &CrmRecord) -> Summary {
         if !crm_flag(self.mapping, c) {
-            self.refusals.push(refusal("sync_flag_off", None, format!(
-                "{} is not shared: its \"Sync with Partner Center\" flag is off",
-                c.describe()
-            )));
+            self.refusals.push(refusal(
+                "sync_flag_off",
+                None,
+                format!(
+                    "{} is not shared: its \"Sync with Partner Center\" flag is off",
+                    c.describe()
+                ),
+            ));
             return Summary::Refused;
         }
         let mut body = Map::new();
@@ -322,7 +431,10 @@ impl Builder<'_> {
                         base_values.push((rule.name().to_owned(), v));
                     }
                 }
-                Err(e) => self.refusals.push(refusal("invalid_value", Some(rule.name()), e.to_string())),
+                Err(e) => {
+                    self.refusals
+                        .push(refusal("invalid_value", Some(rule.name()), e.to_string()))
+                }
             }
         }
         for (pointer, value) in &self.mapping.rules().referral_defaults {
@@ -330,13 +442,20 @@ impl Builder<'_> {
                 set_pointer(&mut body, pointer, value.clone());
             }
         }
-        body.insert("externalReferenceId".into(), Json::String(c.id().to_owned()));
+        body.insert(
+            "externalReferenceId".into(),
+            Json::String(c.id().to_owned()),
+        );
         self.check_cosell(&body, c);
         if status_of(&body.get("status").cloned().unwrap_or(Json::Null)) == Some(Status::Closed) {
-            self.refusals.push(refusal("crm_closed", Some("status"), format!(
-                "{} is already closed; closed deals are not shared with Partner Center",
-                c.describe()
-            )));
+            self.refusals.push(refusal(
+                "crm_closed",
+                Some("status"),
+                format!(
+                    "{} is already closed; closed deals are not shared with Partner Center",
+                    c.describe()
+                ),
+            ));
         }
         if !self.refusals.is_empty() {
             let reasons: Vec<&str> = self.refusals.iter().map(|r| r.message.as_str()).collect();
@@ -359,27 +478,37 @@ impl Builder<'_> {
                 self.set_base(&rule.clone(), &v);
             }
         }
-        self.actions.push(Action::CreateReferral { body: Json::Object(body) });
+        self.actions.push(Action::CreateReferral {
+            body: Json::Object(body),
+        });
         Summary::CreateReferral
     }
 
     fn check_cosell(&mut self, body: &Map<String, Json>, c: &CrmRecord) {
         let get = |p: &str| crate::model::pointer_in(body, p);
-        let has_solution = get("/details/requirements/solutions").and_then(Json::as_array).is_some_and(|a| !a.is_empty());
+        let has_solution = get("/details/requirements/solutions")
+            .and_then(Json::as_array)
+            .is_some_and(|a| !a.is_empty());
         if !has_solution {
             self.refusals.push(refusal("missing_solution", Some("solutions"), format!(
                 "Solution ID is required: add at least one Microsoft solution to {} before sharing it",
                 c.describe()
             )));
         }
-        let country = get("/customerProfile/address/country").and_then(Json::as_str).unwrap_or("");
+        let country = get("/customerProfile/address/country")
+            .and_then(Json::as_str)
+            .unwrap_or("");
         if !(country.len() == 2 && country.chars().all(|ch| ch.is_ascii_alphabetic())) {
             self.refusals.push(refusal("missing_country", Some("customer_country"), format!(
                 "the customer account needs a two-letter country code (ISO 3166, e.g. \"US\"); found {country:?}"
             )));
         }
-        let help = get("/inviteContext/assistanceRequestCode").and_then(Json::as_str).unwrap_or("");
-        let contact = get("/customerProfile/team/0/email").and_then(Json::as_str).unwrap_or("");
+        let help = get("/inviteContext/assistanceRequestCode")
+            .and_then(Json::as_str)
+            .unwrap_or("");
+        let contact = get("/customerProfile/team/0/email")
+            .and_then(Json::as_str)
+            .unwrap_or("");
         if !help.is_empty() && help != "Unknown" && contact.is_empty() {
             self.refusals.push(refusal("missing_contact", Some("contact_email"), format!(
                 "help from Microsoft is requested ({help}), so a customer contact with an email address is required"
@@ -388,20 +517,23 @@ impl Builder<'_> {
     }
 
     fn unmodified_since(&self, c: &CrmRecord) -> Option<String> {
-        (self.mapping.crm() == CrmSystem::Salesforce).then(|| c.version().modified.clone()).flatten()
+        (self.mapping.crm() == CrmSystem::Salesforce)
+            .then(|| c.version().modified.clone())
+            .flatten()
     }
 
     /// Both records exist: merge field by field against the base.
     fn merge(&mut self, r: &Referral, c: &CrmRecord) -> Result<Summary, RecordError> {
         let linked = self.input.link.is_some();
         let entity = c.entity();
-        let accepted = matches!(r.status(), Status::Active) || (r.status() == Status::Closed && r.substatus().as_str() == "Won");
+        let accepted = matches!(r.status(), Status::Active)
+            || (r.status() == Status::Closed && r.substatus().as_str() == "Won");
         if entity == CrmEntity::Lead && accepted {
             return Ok(self.convert_lead(r, c));
         }
         let flag = crm_flag(self.mapping, c);
         let hold = r.direction() == Some(Direction::Incoming) && r.status() == Status::New;
-        let base_closed = self.base.get("status").and_then(status_of) == Some(Status::Closed);
+        let base_closed = self.old_base.get("status").and_then(status_of) == Some(Status::Closed);
         let mut crm_write = CrmWrite::default();
         let mut ops = Vec::new();
         let mut pc_held = Vec::new();
@@ -409,10 +541,24 @@ impl Builder<'_> {
             if rule.direction() == SyncDirection::OnCreate {
                 continue;
             }
-            let pcv = rule.read_partner_center(r)?;
-            let crmv = rule.read_crm(c)?;
-            let basev = self.base.get(rule.name()).and_then(|j| Value::from_json(rule.value_type(), j).ok());
-            let diff = diff3(rule, basev.as_ref(), &pcv, &crmv);
+            let (diff, pcv, crmv, basev) = {
+                let pc_ref = rule.read_partner_center_ref(r)?;
+                let crm_ref = rule.read_crm_ref(c)?;
+                let base_ref = self
+                    .old_base
+                    .get(rule.name())
+                    .and_then(|j| ValueRef::from_json(rule.value_type(), j).ok());
+                let diff = diff3_ref(rule, base_ref.as_ref(), &pc_ref, &crm_ref);
+                if diff == Diff3::Unchanged {
+                    continue; // the common case: nothing to write, nothing to record, nothing allocated
+                }
+                (
+                    diff,
+                    pc_ref.to_value(),
+                    crm_ref.to_value(),
+                    base_ref.map(|b| b.to_value()),
+                )
+            };
             let review = self.input.reviews.get(rule.name());
             let (mut result, mut write, mut reason) = match diff {
                 Diff3::Unchanged | Diff3::Converged => (pcv.clone(), WriteTo::None, None),
@@ -420,38 +566,61 @@ impl Builder<'_> {
                 Diff3::TakeCrm => (crmv.clone(), WriteTo::PartnerCenter, None),
                 Diff3::Conflict => self.settle(rule, r, c, &pcv, &crmv, basev.as_ref(), review),
             };
-            if diff == Diff3::Unchanged {
-                result = basev.clone().unwrap_or(pcv.clone());
-            }
             // Direction: a field owned by one side never flows the other way.
             match (rule.direction(), write) {
                 (SyncDirection::ToPartnerCenter, WriteTo::Crm) => {
-                    (result, write, reason) = (basev.clone().unwrap_or(Value::Null), WriteTo::None,
-                        Some("changed in Partner Center, but this field syncs from the CRM only".to_owned()));
+                    (result, write, reason) = (
+                        basev.clone().unwrap_or(Value::Null),
+                        WriteTo::None,
+                        Some(
+                            "changed in Partner Center, but this field syncs from the CRM only"
+                                .to_owned(),
+                        ),
+                    );
                 }
                 (SyncDirection::ToCrm, WriteTo::PartnerCenter) => {
-                    (result, write, reason) = (basev.clone().unwrap_or(Value::Null), WriteTo::None,
-                        Some("changed in the CRM, but this field syncs from Partner Center only".to_owned()));
+                    (result, write, reason) = (
+                        basev.clone().unwrap_or(Value::Null),
+                        WriteTo::None,
+                        Some(
+                            "changed in the CRM, but this field syncs from Partner Center only"
+                                .to_owned(),
+                        ),
+                    );
                 }
                 _ => {}
             }
             if write.includes(Side::PartnerCenter) {
                 let refused = if !flag {
-                    Some(("sync_flag_off", "the CRM record's \"Sync with Partner Center\" flag is off".to_owned()))
+                    Some((
+                        "sync_flag_off",
+                        "the CRM record's \"Sync with Partner Center\" flag is off".to_owned(),
+                    ))
                 } else if r.is_closed() {
-                    Some(("referral_closed", format!(
-                        "referral is closed ({}); Partner Center does not allow edits to closed referrals",
-                        r.substatus().as_str()
-                    )))
+                    Some((
+                        "referral_closed",
+                        format!(
+                            "referral is closed ({}); Partner Center does not allow edits to closed referrals",
+                            r.substatus().as_str()
+                        ),
+                    ))
                 } else if hold && rule.name() != "status" {
-                    Some(("on_hold", "the referral is not accepted yet; CRM edits are sent once it is accepted".to_owned()))
+                    Some((
+                        "on_hold",
+                        "the referral is not accepted yet; CRM edits are sent once it is accepted"
+                            .to_owned(),
+                    ))
                 } else {
                     self.check_transition(rule, r, &result)
                 };
                 if let Some((code, msg)) = refused {
                     pc_held.push(refusal(code, Some(rule.name()), msg.clone()));
                     reason = Some(msg);
-                    write = if write == WriteTo::Both { WriteTo::Crm } else { WriteTo::None };
+                    write = if write == WriteTo::Both {
+                        WriteTo::Crm
+                    } else {
+                        WriteTo::None
+                    };
                     if write == WriteTo::None {
                         result = basev.clone().unwrap_or(Value::Null);
                     }
@@ -459,9 +628,14 @@ impl Builder<'_> {
             }
             if write.includes(Side::Crm) {
                 if let Err(e) = rule.crm_write(&result, &mut crm_write) {
-                    self.refusals.push(refusal(&e.code, Some(rule.name()), e.message.clone()));
+                    self.refusals
+                        .push(refusal(&e.code, Some(rule.name()), e.message.clone()));
                     reason = Some(e.message);
-                    write = if write == WriteTo::Both { WriteTo::PartnerCenter } else { WriteTo::None };
+                    write = if write == WriteTo::Both {
+                        WriteTo::PartnerCenter
+                    } else {
+                        WriteTo::None
+                    };
                     if write == WriteTo::None {
                         result = basev.clone().unwrap_or(Value::Null);
                     }
@@ -469,17 +643,26 @@ impl Builder<'_> {
             }
             if write.includes(Side::PartnerCenter) {
                 // A coarse value is written back only where it changes what Partner Center holds.
-                if !rule.same(&pcv, &result) || rule.compare_key(&pcv) != rule.compare_key(&result) {
+                if !rule.same(&pcv, &result) || rule.compare_key(&pcv) != rule.compare_key(&result)
+                {
                     ops.extend(rule.partner_center_ops(&result, r));
                 }
             }
             // The base keeps what both sides hold; a field held back keeps its old base.
-            let settled = write != WriteTo::None || matches!(diff, Diff3::Unchanged | Diff3::Converged);
+            let settled =
+                write != WriteTo::None || matches!(diff, Diff3::Unchanged | Diff3::Converged);
             if settled || !linked {
                 let keep = !(diff == Diff3::Conflict && write == WriteTo::None);
                 if keep || basev.is_none() && rule.same(&pcv, &crmv) {
                     self.set_base(rule, &result);
                 }
+            }
+            if basev.is_none()
+                && diff == Diff3::Converged
+                && write == WriteTo::None
+                && reason.is_none()
+            {
+                continue; // first sync, both sides agree: the new base records it
             }
             self.fields.push(FieldPlan {
                 field: rule.name().to_owned(),
@@ -493,8 +676,17 @@ impl Builder<'_> {
             });
         }
         // Terminal: a pair that both sides agree is closed stays as it is.
-        if base_closed && r.is_closed() && crm_write.is_empty() && ops.is_empty() && pc_held.is_empty() {
-            return Ok(if self.base_changes { Summary::Converged } else { Summary::Nothing });
+        if base_closed
+            && r.is_closed()
+            && crm_write.is_empty()
+            && ops.is_empty()
+            && pc_held.is_empty()
+        {
+            return Ok(if self.base_changes {
+                Summary::Converged
+            } else {
+                Summary::Nothing
+            });
         }
         self.refusals.extend(pc_held);
         let line = self.change_line();
@@ -504,7 +696,11 @@ impl Builder<'_> {
             refusal_line = Some(format!("held back: {}", msgs.join("; ")));
         }
         let status_line = line.as_deref().or(refusal_line.as_deref());
-        let line = if crm_write.is_empty() && refusal_line.is_none() { None } else { status_line };
+        let line = if crm_write.is_empty() && refusal_line.is_none() {
+            None
+        } else {
+            status_line
+        };
         self.system_write(&mut crm_write, Some(c), Some(r.id()), line);
         let wrote_crm = !crm_write.is_empty();
         let wrote_pc = !ops.is_empty();
@@ -518,10 +714,15 @@ impl Builder<'_> {
             });
         }
         if wrote_pc {
-            self.actions.push(Action::UpdateReferral { id: r.id().to_owned(), patch: ops, if_match: r.version().etag.clone() });
+            self.actions.push(Action::UpdateReferral {
+                id: r.id().to_owned(),
+                patch: ops,
+                if_match: r.version().etag.clone(),
+            });
         }
         let versions_moved = self.input.link.is_some_and(|l| {
-            !same_version(&l.partner_center_version, r.version()) || !same_version(&l.crm_version, c.version())
+            !same_version(&l.partner_center_version, r.version())
+                || !same_version(&l.crm_version, c.version())
         });
         if versions_moved {
             self.base_changes = true;
@@ -549,9 +750,18 @@ impl Builder<'_> {
 
     /// A text line naming the fields this plan writes, for the CRM's status and audit fields.
     fn change_line(&self) -> Option<String> {
-        let to_crm: Vec<&str> = self.fields.iter().filter(|f| f.write.includes(Side::Crm)).map(|f| f.field.as_str()).collect();
-        let to_pc: Vec<&str> =
-            self.fields.iter().filter(|f| f.write.includes(Side::PartnerCenter)).map(|f| f.field.as_str()).collect();
+        let to_crm: Vec<&str> = self
+            .fields
+            .iter()
+            .filter(|f| f.write.includes(Side::Crm))
+            .map(|f| f.field.as_str())
+            .collect();
+        let to_pc: Vec<&str> = self
+            .fields
+            .iter()
+            .filter(|f| f.write.includes(Side::PartnerCenter))
+            .map(|f| f.field.as_str())
+            .collect();
         let mut parts = Vec::new();
         if !to_crm.is_empty() {
             parts.push(format!("from Partner Center: {}", to_crm.join(", ")));
@@ -593,8 +803,16 @@ impl Builder<'_> {
             (_, ConflictPolicy::PartnerCenter) => Some(Side::PartnerCenter),
             (_, ConflictPolicy::Crm) => Some(Side::Crm),
             (_, ConflictPolicy::Newest) => {
-                let pc_t = r.version().modified.as_deref().and_then(|t| parse_datetime(t).ok());
-                let crm_t = c.version().modified.as_deref().and_then(|t| parse_datetime(t).ok());
+                let pc_t = r
+                    .version()
+                    .modified
+                    .as_deref()
+                    .and_then(|t| parse_datetime(t).ok());
+                let crm_t = c
+                    .version()
+                    .modified
+                    .as_deref()
+                    .and_then(|t| parse_datetime(t).ok());
                 match (pc_t, crm_t) {
                     (Some(p), Some(m)) if p >= m => Some(Side::PartnerCenter),
                     (Some(_), Some(_)) => Some(Side::Crm),
@@ -612,8 +830,19 @@ impl Builder<'_> {
             winner,
         });
         match winner {
-            Some(Side::PartnerCenter) => (pcv.clone(), WriteTo::Crm, Some(format!("conflict: Partner Center wins ({})", policy_name(policy)))),
-            Some(Side::Crm) => (crmv.clone(), WriteTo::PartnerCenter, Some(format!("conflict: CRM wins ({})", policy_name(policy)))),
+            Some(Side::PartnerCenter) => (
+                pcv.clone(),
+                WriteTo::Crm,
+                Some(format!(
+                    "conflict: Partner Center wins ({})",
+                    policy_name(policy)
+                )),
+            ),
+            Some(Side::Crm) => (
+                crmv.clone(),
+                WriteTo::PartnerCenter,
+                Some(format!("conflict: CRM wins ({})", policy_name(policy))),
+            ),
             None => (
                 basev.cloned().unwrap_or(Value::Null),
                 WriteTo::None,
@@ -627,7 +856,12 @@ impl Builder<'_> {
     }
 
     /// Partner Center refuses invalid status transitions: check before writing.
-    fn check_transition(&self, rule: &FieldRule, r: &Referral, target: &Value) -> Option<(&'static str, String)> {
+    fn check_transition(
+        &self,
+        rule: &FieldRule,
+        r: &Referral,
+        target: &Value,
+    ) -> Option<(&'static str, String)> {
         if rule.partner_center_pointers().first().map(String::as_str) != Some("/status") {
             return None;
         }
@@ -636,11 +870,14 @@ impl Builder<'_> {
         if r.status().may_move_to(next) {
             return None;
         }
-        Some(("invalid_transition", format!(
-            "Partner Center does not allow moving a referral from {} to {}",
-            r.status().as_str(),
-            next.as_str()
-        )))
+        Some((
+            "invalid_transition",
+            format!(
+                "Partner Center does not allow moving a referral from {} to {}",
+                r.status().as_str(),
+                next.as_str()
+            ),
+        ))
     }
 
     /// The referral of a lead was accepted: create the opportunity, close the lead, re-point the link.
@@ -655,23 +892,52 @@ impl Builder<'_> {
         }
         // Partner Center's values win where the lead has none; the accepted status always comes from it.
         self.base.clear();
+        self.base_reset = true;
         let write = self.crm_body(r, CrmEntity::Opportunity, Some(&values));
         let (id, upsert_key) = self.create_keys(CrmEntity::Opportunity, r.id());
-        self.actions.push(Action::CreateCrmRecord { entity: CrmEntity::Opportunity, id: id.clone(), upsert_key, write });
+        self.actions.push(Action::CreateCrmRecord {
+            entity: CrmEntity::Opportunity,
+            id: id.clone(),
+            upsert_key,
+            write,
+        });
         let mut close = CrmWrite::default();
         if let Some(status) = self.mapping.field(CrmEntity::Lead, "status") {
             let accepted = Value::Enum("Active/Accepted".into());
             if let Err(e) = status.crm_write(&accepted, &mut close) {
-                self.refusals.push(refusal(&e.code, Some("status"), e.message));
+                self.refusals
+                    .push(refusal(&e.code, Some("status"), e.message));
             }
         }
-        let line = format!("converted: referral {} accepted, opportunity created", r.id());
+        let line = format!(
+            "converted: referral {} accepted, opportunity created",
+            r.id()
+        );
         self.system_write(&mut close, Some(lead), None, Some(&line));
-        self.actions.push(Action::CloseCrmLead { id: lead.id().to_owned(), write: close });
-        self.actions.push(Action::Relink { entity: CrmEntity::Opportunity, id });
+        self.actions.push(Action::CloseCrmLead {
+            id: lead.id().to_owned(),
+            write: close,
+        });
+        self.actions.push(Action::Relink {
+            entity: CrmEntity::Opportunity,
+            id,
+        });
         self.base_changes = true;
         Summary::ConvertLead
     }
+}
+
+/// A plan's id: 64-bit FNV-1a over the pair, both versions and the planning time, as 16 hex digits.
+/// Deterministic (the same inputs give the same id) and cheap; it names a plan in the audit, it is not a secret.
+fn plan_id(parts: &[Option<&str>]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.unwrap_or("").bytes().chain(std::iter::once(0x1f)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
 }
 
 fn policy_name(p: ConflictPolicy) -> &'static str {

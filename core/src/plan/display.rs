@@ -32,32 +32,54 @@ impl fmt::Display for Plan {
         }
         for a in &self.actions {
             match a {
-                Action::CreateCrmRecord { entity, id, write, .. } => writeln!(
+                Action::CreateCrmRecord {
+                    entity, id, write, ..
+                } => writeln!(
                     f,
                     "  create CRM {} {} with {} field(s){}",
                     entity.as_str(),
                     id.as_deref().unwrap_or("(upsert by referral id)"),
                     write.fields.len(),
-                    if write.lookups.is_empty() { String::new() } else { format!(", {} lookup(s)", write.lookups.len()) }
+                    if write.lookups.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} lookup(s)", write.lookups.len())
+                    }
                 )?,
                 Action::UpdateCrmRecord { id, write, .. } => {
                     let mut names: Vec<&str> = write.fields.keys().map(String::as_str).collect();
                     names.extend(write.lookups.iter().map(|l| l.bind.as_str()));
                     if let Some(sc) = &write.state_change {
-                        names.push(if sc.action == "win" { "(win)" } else { "(lose)" });
+                        names.push(if sc.action == "win" {
+                            "(win)"
+                        } else {
+                            "(lose)"
+                        });
                     }
                     writeln!(f, "  update CRM {id}: {}", names.join(", "))?;
                 }
-                Action::CloseCrmLead { id, .. } => writeln!(f, "  close CRM lead {id} (converted)")?,
+                Action::CloseCrmLead { id, .. } => {
+                    writeln!(f, "  close CRM lead {id} (converted)")?
+                }
                 Action::CreateReferral { .. } => writeln!(f, "  create Partner Center referral")?,
                 Action::UpdateReferral { id, patch, .. } => {
-                    let paths: Vec<String> = patch.iter().map(|p| format!("{} {}", p.op, p.path)).collect();
+                    let paths: Vec<String> = patch
+                        .iter()
+                        .map(|p| format!("{} {}", p.op, p.path))
+                        .collect();
                     writeln!(f, "  update referral {id}: {}", paths.join(", "))?;
                 }
                 Action::Relink { entity, id } => {
-                    writeln!(f, "  relink to {} {}", entity.as_str(), id.as_deref().unwrap_or("(created)"))?;
+                    writeln!(
+                        f,
+                        "  relink to {} {}",
+                        entity.as_str(),
+                        id.as_deref().unwrap_or("(created)")
+                    )?;
                 }
-                Action::MarkOrphaned { side } => writeln!(f, "  mark orphaned ({side:?} record gone)")?,
+                Action::MarkOrphaned { side } => {
+                    writeln!(f, "  mark orphaned ({side:?} record gone)")?
+                }
             }
         }
         for fp in &self.fields {
@@ -80,7 +102,10 @@ impl fmt::Display for Plan {
                 show(&fp.crm),
                 show(&fp.result),
                 arrow,
-                fp.reason.as_ref().map(|r| format!("  ({r})")).unwrap_or_default()
+                fp.reason
+                    .as_ref()
+                    .map(|r| format!("  ({r})"))
+                    .unwrap_or_default()
             )?;
         }
         for c in &self.conflicts {
@@ -88,7 +113,14 @@ impl fmt::Display for Plan {
                 Some(side) => format!("{side:?} wins"),
                 None => "queued for review".to_owned(),
             };
-            writeln!(f, "  conflict {}: PC {} vs CRM {} — {}", c.field, show(&c.partner_center), show(&c.crm), outcome)?;
+            writeln!(
+                f,
+                "  conflict {}: PC {} vs CRM {} — {}",
+                c.field,
+                show(&c.partner_center),
+                show(&c.crm),
+                outcome
+            )?;
         }
         for r in &self.refusals {
             writeln!(f, "  refused [{}]: {}", r.code, r.message)?;

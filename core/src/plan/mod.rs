@@ -83,7 +83,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub(crate) fn new(field: &str, code: &str, message: String) -> FieldError {
-        FieldError { field: field.to_owned(), code: code.to_owned(), message }
+        FieldError {
+            field: field.to_owned(),
+            code: code.to_owned(),
+            message,
+        }
     }
 }
 
@@ -172,10 +176,12 @@ impl Action {
     /// The side this action writes, if any.
     pub fn side(&self) -> Option<Side> {
         match self {
-            Action::CreateCrmRecord { .. } | Action::UpdateCrmRecord { .. } | Action::CloseCrmLead { .. } => {
-                Some(Side::Crm)
+            Action::CreateCrmRecord { .. }
+            | Action::UpdateCrmRecord { .. }
+            | Action::CloseCrmLead { .. } => Some(Side::Crm),
+            Action::CreateReferral { .. } | Action::UpdateReferral { .. } => {
+                Some(Side::PartnerCenter)
             }
-            Action::CreateReferral { .. } | Action::UpdateReferral { .. } => Some(Side::PartnerCenter),
             Action::Relink { .. } | Action::MarkOrphaned { .. } => None,
         }
     }
@@ -199,7 +205,12 @@ pub enum WriteTo {
 impl WriteTo {
     /// Whether this writes `side`.
     pub fn includes(self, side: Side) -> bool {
-        matches!((self, side), (WriteTo::Both, _) | (WriteTo::Crm, Side::Crm) | (WriteTo::PartnerCenter, Side::PartnerCenter))
+        matches!(
+            (self, side),
+            (WriteTo::Both, _)
+                | (WriteTo::Crm, Side::Crm)
+                | (WriteTo::PartnerCenter, Side::PartnerCenter)
+        )
     }
 }
 
@@ -308,7 +319,7 @@ impl Summary {
 /// The plan for one pair.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
-    /// A deterministic id (UUIDv5 of the pair, both versions and the planning time).
+    /// A deterministic id: 16 hex digits hashed from the pair, both versions and the planning time.
     pub id: String,
     /// When it was planned (RFC 3339 UTC).
     pub planned_at: String,
@@ -332,7 +343,8 @@ pub struct Plan {
     pub summary: Summary,
     /// Remote operations, in order.
     pub actions: Vec<Action>,
-    /// Per-field decisions.
+    /// Per-field decisions, for the fields that changed on either side or were held back (fields unchanged on
+    /// both sides are not listed).
     pub fields: Vec<FieldPlan>,
     /// Conflicts.
     pub conflicts: Vec<Conflict>,
@@ -340,20 +352,29 @@ pub struct Plan {
     pub refusals: Vec<Refusal>,
     /// Whether the stored base changes when the plan is committed.
     pub base_changes: bool,
-    /// The base after every action succeeds.
+    /// The base values that change when every action succeeds (laid over the stored base), or the whole new
+    /// base when `base_reset` is true (a lead converted to an opportunity starts a new base).
     pub base: Map<String, Json>,
+    /// Whether `base` replaces the stored base instead of updating it.
+    #[serde(default)]
+    pub base_reset: bool,
 }
 
 impl Plan {
     /// True when committing would change nothing: no action, no base change, nothing refused or queued.
     pub fn is_empty(&self) -> bool {
-        self.actions.is_empty() && !self.base_changes && self.conflicts.is_empty() && self.refusals.is_empty()
+        self.actions.is_empty()
+            && !self.base_changes
+            && self.conflicts.is_empty()
+            && self.refusals.is_empty()
     }
 
     /// The CRM changes (of the update or create action), if any.
     pub fn crm_patch(&self) -> Option<&CrmWrite> {
         self.actions.iter().find_map(|a| match a {
-            Action::UpdateCrmRecord { write, .. } | Action::CreateCrmRecord { write, .. } => Some(write),
+            Action::UpdateCrmRecord { write, .. } | Action::CreateCrmRecord { write, .. } => {
+                Some(write)
+            }
             _ => None,
         })
     }

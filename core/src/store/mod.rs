@@ -159,6 +159,28 @@ impl Store {
         self.read_only
     }
 
+    /// Runs `f` on one read snapshot: every read inside sees the same committed state, and the snapshot is
+    /// taken once instead of once per statement (in WAL mode each autocommit read takes and releases the
+    /// shared-memory read lock, which costs as much as the lookup itself). Inside an open transaction `f`
+    /// simply runs. Writes from other connections committed meanwhile are seen by the next snapshot.
+    pub fn read_snapshot<T>(&self, f: impl FnOnce(&Store) -> T) -> Result<T, StoreError> {
+        use sql::Ctx;
+        if !self.conn.is_autocommit() {
+            return Ok(f(self));
+        }
+        self.conn
+            .execute_batch("BEGIN DEFERRED")
+            .ctx("beginning a read snapshot")
+            .map_err(|e| e.in_store(&self.path))?;
+        let value = f(self);
+        // A read-only snapshot has nothing to lose: end it whatever `f` did.
+        self.conn
+            .execute_batch("COMMIT")
+            .ctx("ending a read snapshot")
+            .map_err(|e| e.in_store(&self.path))?;
+        Ok(value)
+    }
+
     /// Runs a read and fills the store path into its error.
     fn read<T>(
         &self,
