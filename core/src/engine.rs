@@ -18,7 +18,7 @@ use crate::model::{CrmRecord, Referral, Version};
 use crate::plan::{self, Action, Plan, PlanInput, ReviewState, Side, Summary};
 use crate::store::{
     AuditEntry, AuditQuery, AuditRow, FieldChange, Link, LinkCommit, LinkStatus, NewReview, Review,
-    ReviewChoice, ReviewStatus, Store,
+    ReviewChoice, ReviewStatus, Store, StoreError,
 };
 use crate::value::format_timestamp;
 
@@ -256,12 +256,8 @@ impl Engine {
             let old = match plan.link_id {
                 Some(id) => {
                     let link = self.store.link(id)?;
-                    if link.as_ref().map(|l| &l.updated_at) != plan.link_updated_at.as_ref() {
-                        return Err(CommitError::StalePlan {
-                            plan_id: plan.id.clone(),
-                            referral: referral_name(plan),
-                        }
-                        .into());
+                    if link.as_ref().map(|l| l.revision) != plan.link_revision {
+                        return Err(stale(plan).into());
                     }
                     link
                 }
@@ -288,7 +284,17 @@ impl Engine {
         let ids = if commits.is_empty() {
             Vec::new()
         } else {
-            self.store.commit(&commits)?
+            // The store re-checks each link's revision inside the transaction: a commit by another process
+            // between the read above and this write is refused too.
+            self.store.commit(&commits).map_err(|e| match e {
+                StoreError::StaleLink { id, .. } => {
+                    match items.iter().find(|(p, _)| p.link_id == Some(id)) {
+                        Some((plan, _)) => Error::from(stale(plan)),
+                        None => Error::from(e),
+                    }
+                }
+                other => Error::from(other),
+            })?
         };
         if !loose_audit.is_empty() {
             self.store.append_audit(&loose_audit)?;
@@ -325,9 +331,46 @@ impl Engine {
     }
 
     /// Dismisses a queued conflict (the field stays as it is on both sides). Audited.
+    ///
+    /// The link's base then records both sides' values for that field, so the conflict is not queued again
+    /// while neither side changes; once one side changes, that change syncs as usual. (The review and the
+    /// base are two transactions: after a crash between them the conflict is queued again, nothing is lost.)
     pub fn dismiss_review(&mut self, id: i64, note: Option<&str>) -> Result<Review, Error> {
         let at = format_timestamp(self.now());
-        Ok(self.store.dismiss_review(id, &at, note)?)
+        let review = self.store.dismiss_review(id, &at, note)?;
+        let Some(mut link) = review
+            .link_id
+            .map(|l| self.store.link(l))
+            .transpose()?
+            .flatten()
+        else {
+            return Ok(review);
+        };
+        let mut sides = serde_json::Map::new();
+        sides.insert("partner_center".into(), review.partner_center.clone());
+        sides.insert("crm".into(), review.crm.clone());
+        let mut marker = serde_json::Map::new();
+        marker.insert(plan::DIVERGED.into(), Json::Object(sides));
+        link.base.insert(review.field.clone(), Json::Object(marker));
+        let others = match &link.referral_id {
+            Some(rid) => self.store.reviews(None, Some(rid))?.iter().any(|r| {
+                r.id != review.id && matches!(r.status, ReviewStatus::Open | ReviewStatus::Resolved)
+            }),
+            None => false,
+        };
+        if link.status == LinkStatus::Conflict && !others {
+            link.status = LinkStatus::Synced;
+        }
+        link.updated_at = at;
+        self.store.commit(&[LinkCommit::new(link)])?;
+        Ok(review)
+    }
+}
+
+fn stale(plan: &Plan) -> CommitError {
+    CommitError::StalePlan {
+        plan_id: plan.id.clone(),
+        referral: referral_name(plan),
     }
 }
 
@@ -406,6 +449,7 @@ fn prepare(
             Action::CreateCrmRecord { .. } => ("to_crm", "create_crm", Side::Crm),
             Action::UpdateCrmRecord { .. } => ("to_crm", "update_crm", Side::Crm),
             Action::CloseCrmLead { .. } => ("to_crm", "close_lead", Side::Crm),
+            Action::StampReferralId { .. } => ("to_crm", "stamp_referral_id", Side::Crm),
             Action::CreateReferral { .. } => {
                 ("to_partner_center", "create_referral", Side::PartnerCenter)
             }
@@ -593,6 +637,7 @@ fn prepare(
         last_plan: None,
         created_at: now.to_owned(),
         updated_at: now.to_owned(),
+        revision: 0,
     });
     let old_base = std::mem::take(&mut link.base);
     let mut base = if plan.base_reset {

@@ -135,9 +135,17 @@ fn opportunity_only_creates_a_referral() {
     let c = crm_only_opportunity(DY);
     let p = plan(&e, None, Some(&c));
     assert_eq!(p.summary, Summary::CreateReferral, "{p}");
-    let [Action::CreateReferral { body }] = p.actions.as_slice() else {
+    let [
+        Action::CreateReferral { body },
+        Action::StampReferralId { field, .. },
+    ] = p.actions.as_slice()
+    else {
         panic!("{p}");
     };
+    assert_eq!(
+        field, "cosell_referralidentifier",
+        "the new id is written back to the record"
+    );
     assert_eq!(
         body["externalReferenceId"],
         json!("aaaaaaaa-1234-4321-abcd-00000000d365")

@@ -88,6 +88,7 @@ fn link(referral: Option<&str>, entity: CrmEntity, crm_id: Option<&str>) -> Link
         last_plan: None,
         created_at: T0.to_owned(),
         updated_at: T0.to_owned(),
+        revision: 0,
     }
 }
 
@@ -329,7 +330,23 @@ fn commit_round_trip_insert_update_and_repoint() -> TestResult {
     let after = store.link_by_referral("R-1")?.expect("still there");
     let mut want = stored.clone();
     want.created_at = T0.to_owned();
+    want.revision = 1; // every update moves the revision
     assert_eq!(after, want);
+
+    // A writer that read revision 0 comes second: refused, nothing written.
+    let mut late = stored.clone();
+    late.status = LinkStatus::Synced;
+    let err = store
+        .commit(&[LinkCommit::new(late)])
+        .expect_err("stale revision");
+    assert!(
+        matches!(err, StoreError::StaleLink { expected: 0, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        store.link_by_referral("R-1")?.expect("kept").status,
+        LinkStatus::Error
+    );
     assert_eq!(store.link_by_crm(CrmEntity::Lead, "L-1")?, None);
     assert_eq!(
         store

@@ -160,7 +160,7 @@ pub fn plan(mapping: &Mapping, input: PlanInput<'_>) -> Result<Plan, RecordError
         crm: mapping.crm(),
         referral_id,
         link_id: link.and_then(|l| l.id),
-        link_updated_at: link.map(|l| l.updated_at.clone()),
+        link_revision: link.map(|l| l.revision),
         crm_entity,
         crm_id,
         partner_center_version: pcv,
@@ -191,13 +191,19 @@ fn check_pair(mapping: &Mapping, input: &PlanInput<'_>) -> Result<(), RecordErro
         }
     }
     if let (Some(c), Some(l)) = (input.crm, input.link) {
-        if l.crm_id.as_deref().is_some_and(|id| id != c.id()) && l.crm_entity == c.entity() {
+        // A link names one CRM record: another record (another id, or the lead of a referral whose link now
+        // points at its opportunity) is not this pair.
+        let other = l
+            .crm_id
+            .as_deref()
+            .is_some_and(|id| id != c.id() || l.crm_entity != c.entity());
+        if other {
             return Err(RecordError::Mismatch {
                 detail: format!(
-                    "{} does not belong to link {:?} (linked to {:?})",
+                    "{} does not belong to this pair: the referral's link is to {} {}",
                     c.describe(),
-                    l.id,
-                    l.crm_id
+                    l.crm_entity.as_str(),
+                    l.crm_id.as_deref().unwrap_or("")
                 ),
             });
         }
@@ -407,6 +413,27 @@ impl Builder<'_> {
     /// A CRM record without a referral: share it with Partner Center when its sync flag is on and the co-sell
     /// requirements are met.
     fn create_referral(&mut self, c: &CrmRecord) -> Summary {
+        // A record that names a referral was shared before (or is a converted lead): never share it twice.
+        let stamped = self
+            .mapping
+            .system_fields()
+            .referral_id
+            .as_ref()
+            .and_then(|f| c.json().get(f))
+            .and_then(Json::as_str)
+            .filter(|s| !s.trim().is_empty());
+        if let Some(referral_id) = stamped {
+            self.refusals.push(refusal(
+                "referral_not_given",
+                None,
+                format!(
+                    "{} names Partner Center referral {referral_id}; fetch that referral and plan the pair \
+                     (a record is never shared twice)",
+                    c.describe()
+                ),
+            ));
+            return Summary::Refused;
+        }
         if !crm_flag(self.mapping, c) {
             self.refusals.push(refusal(
                 "sync_flag_off",
@@ -481,6 +508,15 @@ impl Builder<'_> {
         self.actions.push(Action::CreateReferral {
             body: Json::Object(body),
         });
+        if let Some(field) = &self.mapping.system_fields().referral_id {
+            self.actions.push(Action::StampReferralId {
+                entity: c.entity(),
+                id: c.id().to_owned(),
+                field: field.clone(),
+                if_match: c.version().etag.clone(),
+                if_unmodified_since: self.unmodified_since(c),
+            });
+        }
         Summary::CreateReferral
     }
 
@@ -544,11 +580,33 @@ impl Builder<'_> {
             let (diff, pcv, crmv, basev) = {
                 let pc_ref = rule.read_partner_center_ref(r)?;
                 let crm_ref = rule.read_crm_ref(c)?;
-                let base_ref = self
-                    .old_base
-                    .get(rule.name())
-                    .and_then(|j| ValueRef::from_json(rule.value_type(), j).ok());
-                let diff = diff3_ref(rule, base_ref.as_ref(), &pc_ref, &crm_ref);
+                let base_json = self.old_base.get(rule.name());
+                let (base_ref, diff) = match base_json.and_then(diverged_sides) {
+                    // A dismissed conflict: each side is compared with its own value at dismissal.
+                    Some((pc_was, crm_was)) => {
+                        let read = |j| ValueRef::from_json(rule.value_type(), j).ok();
+                        let moved = |was: Option<ValueRef<'_>>, now: &ValueRef<'_>| {
+                            !was.is_some_and(|w| rule.same_ref(&w, now))
+                        };
+                        let diff =
+                            match (moved(read(pc_was), &pc_ref), moved(read(crm_was), &crm_ref)) {
+                                (false, false) => Diff3::Unchanged,
+                                (true, false) => Diff3::TakePartnerCenter,
+                                (false, true) => Diff3::TakeCrm,
+                                (true, true) if rule.same_ref(&pc_ref, &crm_ref) => {
+                                    Diff3::Converged
+                                }
+                                (true, true) => Diff3::Conflict,
+                            };
+                        (None, diff)
+                    }
+                    None => {
+                        let base_ref =
+                            base_json.and_then(|j| ValueRef::from_json(rule.value_type(), j).ok());
+                        let diff = diff3_ref(rule, base_ref.as_ref(), &pc_ref, &crm_ref);
+                        (base_ref, diff)
+                    }
+                };
                 if diff == Diff3::Unchanged {
                     continue; // the common case: nothing to write, nothing to record, nothing allocated
                 }
@@ -925,6 +983,16 @@ impl Builder<'_> {
         self.base_changes = true;
         Summary::ConvertLead
     }
+}
+
+/// The key under which a base entry records a dismissed conflict: `{"$diverged": {"partner_center": …,
+/// "crm": …}}`, each side's value when the conflict was dismissed.
+pub(crate) const DIVERGED: &str = "$diverged";
+
+/// The two sides' values of a dismissed conflict, if this base entry records one.
+fn diverged_sides(base: &Json) -> Option<(&Json, &Json)> {
+    let d = base.as_object()?.get(DIVERGED)?;
+    Some((d.get("partner_center")?, d.get("crm")?))
 }
 
 /// A plan's id: 64-bit FNV-1a over the pair, both versions and the planning time, as 16 hex digits.

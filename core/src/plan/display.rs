@@ -62,6 +62,9 @@ impl fmt::Display for Plan {
                     writeln!(f, "  close CRM lead {id} (converted)")?
                 }
                 Action::CreateReferral { .. } => writeln!(f, "  create Partner Center referral")?,
+                Action::StampReferralId { id, field, .. } => {
+                    writeln!(f, "  write the new referral id to CRM {id} ({field})")?;
+                }
                 Action::UpdateReferral { id, patch, .. } => {
                     let paths: Vec<String> = patch
                         .iter()

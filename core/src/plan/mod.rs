@@ -12,6 +12,7 @@ use crate::diff::Diff3;
 use crate::mapping::ConflictPolicy;
 use crate::model::{CrmEntity, CrmSystem, Version};
 
+pub(crate) use build::DIVERGED;
 pub use build::{PlanInput, ReviewState, plan};
 
 /// One RFC 6902 operation for Partner Center (`replace` or `add` only: the service supports nothing else).
@@ -147,6 +148,22 @@ pub enum Action {
         /// The full referral body.
         body: Json,
     },
+    /// After `CreateReferral`: write the new referral's id (the create's result) to the CRM record's
+    /// referral-id field, so the record is recognized as shared and never shared twice.
+    StampReferralId {
+        /// Opportunity or lead.
+        entity: CrmEntity,
+        /// The CRM record id.
+        id: String,
+        /// The CRM field that receives the referral id.
+        field: String,
+        /// Dynamics 365: `If-Match` (the `@odata.etag` last seen).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        if_match: Option<String>,
+        /// Salesforce: `If-Unmodified-Since` (the `LastModifiedDate` last seen).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        if_unmodified_since: Option<String>,
+    },
     /// Update a referral with a JSON Patch, guarded by `If-Match: <eTag>`.
     UpdateReferral {
         /// The referral id.
@@ -178,7 +195,8 @@ impl Action {
         match self {
             Action::CreateCrmRecord { .. }
             | Action::UpdateCrmRecord { .. }
-            | Action::CloseCrmLead { .. } => Some(Side::Crm),
+            | Action::CloseCrmLead { .. }
+            | Action::StampReferralId { .. } => Some(Side::Crm),
             Action::CreateReferral { .. } | Action::UpdateReferral { .. } => {
                 Some(Side::PartnerCenter)
             }
@@ -329,8 +347,8 @@ pub struct Plan {
     pub referral_id: Option<String>,
     /// The stored link, if the pair is linked.
     pub link_id: Option<i64>,
-    /// The stored link's `updated_at` when planned: a commit refuses a plan whose link changed since.
-    pub link_updated_at: Option<String>,
+    /// The stored link's revision when planned: a commit refuses a plan whose link changed since.
+    pub link_revision: Option<i64>,
     /// The CRM entity of the link after the plan (an opportunity after a lead conversion).
     pub crm_entity: CrmEntity,
     /// The CRM record id (absent when the record is still to be created without a client-chosen id).

@@ -73,6 +73,17 @@ pub enum StoreError {
         /// Its key as given.
         key: String,
     },
+    /// A link changed since it was read (another commit, possibly by another process, came first): read it
+    /// again and re-plan.
+    #[error(
+        "link {id} changed since it was read (revision {expected} expected, another commit came first); plan again"
+    )]
+    StaleLink {
+        /// The link id.
+        id: i64,
+        /// The revision the caller read.
+        expected: i64,
+    },
     /// The operation does not apply to the row's current state (a duplicate link, a review already
     /// resolved, an intent already completed, ...).
     #[error("invalid {what} state: {detail}")]
@@ -123,6 +134,7 @@ impl StoreError {
             StoreError::Busy => "busy",
             StoreError::Full => "full",
             StoreError::NotFound { .. } => "not_found",
+            StoreError::StaleLink { .. } => "stale_link",
             StoreError::InvalidState { .. } => "invalid_state",
             StoreError::InvalidInput { .. } => "invalid_input",
             StoreError::Sqlite { .. } => "sqlite",

@@ -55,6 +55,11 @@ pub struct Link {
     pub created_at: String,
     /// When the link last changed (RFC 3339 UTC).
     pub updated_at: String,
+    /// How many times the link was updated. An update names the revision it read and fails with
+    /// [`StoreError::StaleLink`] when another commit came first (optimistic concurrency, also between
+    /// processes). New links start at 0.
+    #[serde(default)]
+    pub revision: i64,
 }
 
 /// Builds a SELECT of every link column, in the order [`decode`] reads them.
@@ -63,7 +68,7 @@ macro_rules! select_links {
         concat!(
             "SELECT id, referral_id, crm_entity, crm_id, base, pc_etag, pc_modified, pc_stamp, ",
             "crm_etag, crm_modified, crm_stamp, status, last_error_kind, last_error, last_plan, ",
-            "created_at, updated_at FROM links ",
+            "created_at, updated_at, revision FROM links ",
             $tail
         )
     };
@@ -77,7 +82,7 @@ pub(crate) const INSERT: &str = "INSERT INTO links (referral_id, crm_entity, crm
 pub(crate) const UPDATE: &str = "UPDATE links SET referral_id = ?2, crm_entity = ?3, crm_id = ?4, \
     base = ?5, pc_etag = ?6, pc_modified = ?7, pc_stamp = ?8, crm_etag = ?9, crm_modified = ?10, \
     crm_stamp = ?11, status = ?12, last_error_kind = ?13, last_error = ?14, last_plan = ?15, \
-    updated_at = ?16 WHERE id = ?1";
+    updated_at = ?16, revision = revision + 1 WHERE id = ?1 AND revision = ?17";
 
 /// Decodes one row of [`select_links!`].
 fn decode(row: &Row<'_>) -> Result<Link, StoreError> {
@@ -117,6 +122,7 @@ fn decode(row: &Row<'_>) -> Result<Link, StoreError> {
         last_plan: sql::opt_json(row, 14, "links.last_plan")?,
         created_at: sql::req_string(row, 15, "links.created_at")?,
         updated_at: sql::req_string(row, 16, "links.updated_at")?,
+        revision: sql::int(row, 17, "links.revision")?,
     })
 }
 
@@ -212,15 +218,29 @@ pub(crate) fn write(
                 link.last_error,
                 plan,
                 link.updated_at,
+                link.revision,
             ])
             .map(|changed| (changed == 1).then_some(id)),
     };
     match result {
         Ok(Some(id)) => Ok(id),
-        Ok(None) => Err(StoreError::NotFound {
-            what: "link",
-            key: link.id.unwrap_or_default().to_string(),
-        }),
+        Ok(None) => {
+            let id = link.id.unwrap_or_default();
+            let exists = conn
+                .query_row("SELECT 1 FROM links WHERE id = ?1", [id], |_| Ok(()))
+                .is_ok();
+            Err(if exists {
+                StoreError::StaleLink {
+                    id,
+                    expected: link.revision,
+                }
+            } else {
+                StoreError::NotFound {
+                    what: "link",
+                    key: id.to_string(),
+                }
+            })
+        }
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
             Err(duplicate(conn, link, e))
         }

@@ -46,6 +46,7 @@ CREATE TABLE links (
     last_plan       TEXT,
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL,
+    revision        INTEGER NOT NULL DEFAULT 0,
     UNIQUE (crm_entity, crm_id)
 );
 CREATE INDEX links_status ON links (status, id);

@@ -529,6 +529,14 @@ pub fn apply(
                 r = Some(rec);
                 pc_written = true;
             }
+            Action::StampReferralId { field, .. } => {
+                let id = created_referral_id
+                    .clone()
+                    .expect("the stamp follows the referral's create");
+                let rec = c.as_mut().expect("the shared CRM record exists");
+                rec[field.as_str()] = json!(id);
+                crm_written = true;
+            }
             Action::UpdateReferral { patch, .. } => {
                 let rec = r.as_mut().expect("the referral exists for an update");
                 apply_patch(rec, patch);
