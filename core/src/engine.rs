@@ -498,8 +498,31 @@ fn prepare(
                 })
                 .collect();
         }
-        if matches!(action, Action::MarkOrphaned { .. }) {
-            e.reason = plan.refusals.first().map(|r| r.message.clone());
+        match action {
+            // A create has no per-field decisions: its fields are the new base.
+            Action::CreateCrmRecord { .. } | Action::CreateReferral { .. } => {
+                e.changes = plan
+                    .base
+                    .iter()
+                    .filter(|(_, value)| !value.is_null())
+                    .map(|(field, value)| FieldChange {
+                        field: field.clone(),
+                        before: Json::Null,
+                        after: value.clone(),
+                    })
+                    .collect();
+            }
+            Action::UpdateCrmRecord { write, .. } if e.changes.is_empty() => {
+                let fields: Vec<&str> = write.fields.keys().map(String::as_str).collect();
+                e.reason = Some(format!("engine fields only: {}", fields.join(", ")));
+            }
+            Action::StampReferralId { field, .. } => {
+                e.reason = Some(format!("the new referral id written to {field}"));
+            }
+            Action::MarkOrphaned { .. } => {
+                e.reason = plan.refusals.first().map(|r| r.message.clone())
+            }
+            _ => {}
         }
         audit.push(e);
     }
@@ -539,14 +562,11 @@ fn prepare(
             continue;
         }
         let mut e = entry("none", "skip", "refused");
-        e.reason = Some(format!("[{}] {}", r.code, r.message));
-        if let Some(f) = &r.field {
-            e.changes = vec![FieldChange {
-                field: f.clone(),
-                before: Json::Null,
-                after: Json::Null,
-            }];
-        }
+        e.reason = Some(match &r.field {
+            Some(f) => format!("[{}] {f}: {}", r.code, r.message),
+            None => format!("[{}] {}", r.code, r.message),
+        });
+        e.error_kind = Some(r.code.clone());
         audit.push(e);
     }
     if plan.actions.is_empty() && matches!(plan.summary, Summary::Link | Summary::Converged) {
