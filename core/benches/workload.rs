@@ -2,13 +2,13 @@
 //! look-up included. Prints one JSON line per measurement:
 //! `{"bench": "...", "crm": "...", "records": N, "seconds": S, "per_s": R}`.
 //!
-//! * `link_batched`: first sync of the v1 pairs (all agree), committed to a SQLite file in batches of
+//! * `link_batched`: first sync of the v1 pairs (all agree), committed to a `SQLite` file in batches of
 //!   `BATCH` pairs per transaction.
 //! * `link_per_pair`: the same with one transaction per pair (on the first `PER_PAIR_MAX` pairs).
 //! * `plan`: diff3 of the v2 pairs against the stored bases, planned `BATCH` pairs per read snapshot
 //!   (`Engine::plan_many`); the plan counts are checked against the workload's `manifest.json` (the run fails
 //!   on any difference).
-//! * `peak_rss`: the process's peak resident memory (VmHWM), in MB.
+//! * `peak_rss`: the process's peak resident memory (`VmHWM`), in MB.
 //!
 //! Usage: `cargo bench -p cosell-core --bench workload -- DIR` (DIR made by `bench/workload.py`).
 

@@ -116,14 +116,14 @@ fn main() -> Result<(), cosell_core::Error> {
             "status": "Active", "substatus": "Accepted", "direction": "Outgoing", "type": "Shared",
             "eTag": "\"e0\"", "updatedDateTime": "2026-11-20T09:00:00.0000000Z",
             "customerProfile": {"name": "Contoso Ltd", "address": {"country": "US", "postalCode": "98101"}},
-            "details": {"notes": "Needs landing zone", "dealValue": 120000, "currency": "USD",
+            "details": {"notes": "Needs landing zone", "dealValue": 120_000, "currency": "USD",
                         "closingDateTime": "2027-06-30T00:00:00Z",
                         "requirements": {"solutions": [{"id": "SOL-12345-ABC", "type": "Name"}]}},
             "inviteContext": {"assistanceRequestCode": "QuotesOrLicensing"}
         })),
         opportunity: Some(json!({
             "attributes": {"type": "Opportunity"}, "Id": "0065g00000DemoAAA", "Name": "Contoso - Azure migration",
-            "Amount": 120000.0, "CurrencyIsoCode": "USD", "CloseDate": "2027-06-30",
+            "Amount": 120_000.0, "CurrencyIsoCode": "USD", "CloseDate": "2027-06-30",
             "Description": "Needs landing zone", "StageName": "Qualification",
             "Sync_with_Partner_Center__c": true, "Referral_Identifier__c": "5b0e6c1d-aaaa-bbbb-cccc-0123456789ab",
             "Products__c": "SOL-12345-ABC", "Audit__c": "",

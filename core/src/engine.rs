@@ -77,7 +77,7 @@ pub type Clock = Box<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
 /// A mapping and a store: plans pairs and commits their outcomes.
 ///
-/// An `Engine` may be moved between threads but must not be used by two threads at once (it owns a SQLite
+/// An `Engine` may be moved between threads but must not be used by two threads at once (it owns a `SQLite`
 /// connection); share it behind a mutex.
 pub struct Engine {
     store: Store,
@@ -90,7 +90,7 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("store", &self.store.path())
             .field("crm", &self.mapping.crm())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -270,15 +270,12 @@ impl Engine {
                 summary: plan.summary,
                 audit_rows: prepared.audit_rows,
             });
-            match prepared.commit {
-                Some(c) => {
-                    slots.push(Some(commits.len()));
-                    commits.push(c);
-                }
-                None => {
-                    slots.push(None);
-                    loose_audit.extend(prepared.loose_audit);
-                }
+            if let Some(c) = prepared.commit {
+                slots.push(Some(commits.len()));
+                commits.push(c);
+            } else {
+                slots.push(None);
+                loose_audit.extend(prepared.loose_audit);
             }
         }
         let ids = if commits.is_empty() {
@@ -520,7 +517,7 @@ fn prepare(
                 e.reason = Some(format!("the new referral id written to {field}"));
             }
             Action::MarkOrphaned { .. } => {
-                e.reason = plan.refusals.first().map(|r| r.message.clone())
+                e.reason = plan.refusals.first().map(|r| r.message.clone());
             }
             _ => {}
         }
@@ -709,8 +706,8 @@ fn prepare(
         .iter()
         .filter(|f| f.reason.as_deref() == Some("resolved by review"))
         .filter(|f| {
-            !(f.write.includes(Side::Crm) && !crm_ok)
-                && !(f.write.includes(Side::PartnerCenter) && !pc_ok)
+            (crm_ok || !f.write.includes(Side::Crm))
+                && (pc_ok || !f.write.includes(Side::PartnerCenter))
         })
         .map(|f| f.field.as_str())
         .collect();
@@ -720,7 +717,7 @@ fn prepare(
         for r in store.reviews(None, Some(rid))? {
             match r.status {
                 ReviewStatus::Resolved if resolved_fields.contains(&r.field.as_str()) => {
-                    applied_reviews.push(r.id)
+                    applied_reviews.push(r.id);
                 }
                 ReviewStatus::Open | ReviewStatus::Resolved => still_open = true,
                 _ => {}
@@ -756,7 +753,7 @@ fn prepare(
         } else {
             Some(plan.to_json())
         };
-    link.updated_at = now.to_owned();
+    now.clone_into(&mut link.updated_at);
     let new_reviews = queued
         .iter()
         .map(|c| NewReview {

@@ -135,7 +135,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The stable snake_case name (`mapping`, `record`, `store`, `commit`).
+    /// The stable `snake_case` name (`mapping`, `record`, `store`, `commit`).
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Mapping => "mapping",

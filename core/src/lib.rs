@@ -7,7 +7,7 @@
 //! * [`mapping`]: the declarative field mapping and the built-in profiles.
 //! * [`diff`]: three-way diff of one field in canonical space.
 //! * [`plan`]: the pure, serializable decision for one pair (the dry-run).
-//! * [`store`]: SQLite state: links, bases, versions, audit, review queue, event inbox, cursors, write intents.
+//! * [`store`]: `SQLite` state: links, bases, versions, audit, review queue, event inbox, cursors, write intents.
 //! * [`engine`]: plan against the stored base, commit what was applied.
 //!
 //! ```

@@ -310,29 +310,28 @@ pub fn format_timestamp(t: OffsetDateTime) -> String {
 
 /// Parses a date: `YYYY-MM-DD`, or the date part of a date-time as written (`2027-03-15T00:00:00Z` → 2027-03-15;
 /// Partner Center's `closingDateTime` carries dates this way).
-pub(crate) fn parse_date(s: &str) -> Result<Date, String> {
-    let head = s
-        .get(..10)
-        .ok_or_else(|| "a date (YYYY-MM-DD)".to_owned())?;
-    let rest = &s[10..];
+pub(crate) fn parse_date(text: &str) -> Result<Date, String> {
+    const EXPECTED: &str = "a date (YYYY-MM-DD)";
+    let head = text.get(..10).ok_or_else(|| EXPECTED.to_owned())?;
+    let rest = &text[10..];
     if !(rest.is_empty() || rest.starts_with('T') || rest.starts_with(' ')) {
-        return Err("a date (YYYY-MM-DD)".to_owned());
+        return Err(EXPECTED.to_owned());
     }
-    let b = head.as_bytes();
-    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |acc, c| {
+    let bytes = head.as_bytes();
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        bytes[range].iter().try_fold(0u32, |acc, c| {
             c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
         })
     };
-    if b[4] != b'-' || b[7] != b'-' {
-        return Err("a date (YYYY-MM-DD)".to_owned());
+    if bytes[4] != b'-' || bytes[7] != b'-' {
+        return Err(EXPECTED.to_owned());
     }
-    let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10)) else {
-        return Err("a date (YYYY-MM-DD)".to_owned());
+    let (Some(year), Some(month), Some(day)) = (number(0..4), number(5..7), number(8..10)) else {
+        return Err(EXPECTED.to_owned());
     };
     let month =
-        time::Month::try_from(m as u8).map_err(|_| "a date with a month 01-12".to_owned())?;
-    Date::from_calendar_date(y as i32, month, d as u8)
+        time::Month::try_from(month as u8).map_err(|_| "a date with a month 01-12".to_owned())?;
+    Date::from_calendar_date(year as i32, month, day as u8)
         .map_err(|_| "a valid calendar date".to_owned())
 }
 

@@ -310,7 +310,7 @@ pub(crate) fn compile_field(
     }
     let crm_spec = match (entity, &spec.lead) {
         (CrmEntity::Lead, Some(LeadSpec::Flag(false))) => return Ok(None),
-        (CrmEntity::Lead, Some(LeadSpec::Side(side))) => side.clone(),
+        (CrmEntity::Lead, Some(LeadSpec::Side(side))) => (**side).clone(),
         _ => spec.crm_side.clone(),
     };
     let ty = spec.value_type.ok_or_else(|| {

@@ -160,7 +160,7 @@ impl FieldRule {
             }
             return self
                 .check_domain(ValueRef::Enum(Cow::Owned(joined)))
-                .map_err(|e| self.domain_error(&record(), &pc.pointers.join(" + "), e));
+                .map_err(|e| self.domain_error(&record(), &pc.pointers.join(" + "), &e));
         }
         let pointer = &pc.pointers[0];
         let json = referral.pointer(pointer).unwrap_or(&Json::Null);
@@ -172,7 +172,7 @@ impl FieldRule {
                     for item in items {
                         match item.get(key) {
                             Some(Json::String(s)) if !s.is_empty() => {
-                                ids.push(Cow::Borrowed(s.as_str()))
+                                ids.push(Cow::Borrowed(s.as_str()));
                             }
                             Some(Json::Null) | None => {}
                             Some(other) => {
@@ -204,7 +204,7 @@ impl FieldRule {
             )
         })?;
         self.check_domain(value)
-            .map_err(|e| self.domain_error(&record(), pointer, e))
+            .map_err(|e| self.domain_error(&record(), pointer, &e))
     }
 
     /// Reads the canonical value from a CRM record, borrowing from it.
@@ -283,7 +283,7 @@ impl FieldRule {
             return Ok(value);
         }
         self.check_domain(value)
-            .map_err(|e| self.domain_error(&record.describe(), &field(), e))
+            .map_err(|e| self.domain_error(&record.describe(), &field(), &e))
     }
 
     /// Checks an enum value against the field's allowed values; the error carries the value found.
@@ -296,13 +296,13 @@ impl FieldRule {
         }
     }
 
-    fn domain_error(&self, record: &str, field: &str, found: String) -> RecordError {
+    fn domain_error(&self, record: &str, field: &str, found: &str) -> RecordError {
         let list: Vec<&str> = self.values.iter().flatten().map(String::as_str).collect();
         RecordError::InvalidField {
             record: record.to_owned(),
             field: field.to_owned(),
             expected: format!("one of {} (field `{}`)", list.join(", "), self.name),
-            found: format!("{:?}", shorten(&found)),
+            found: format!("{:?}", shorten(found)),
         }
     }
 
@@ -326,10 +326,12 @@ impl FieldRule {
     /// [`FieldRule::same`] on borrowed values.
     pub fn same_ref(&self, a: &ValueRef<'_>, b: &ValueRef<'_>) -> bool {
         match (&self.crm.table, a, b) {
-            (Some(t), ValueRef::Enum(x), ValueRef::Enum(y)) => match (t.crm_key(x), t.crm_key(y)) {
-                (Some(kx), Some(ky)) => kx == ky,
-                _ => x == y,
-            },
+            (Some(table), ValueRef::Enum(left), ValueRef::Enum(right)) => {
+                match (table.crm_key(left), table.crm_key(right)) {
+                    (Some(left_key), Some(right_key)) => left_key == right_key,
+                    _ => left == right,
+                }
+            }
             _ => a == b,
         }
     }
@@ -342,7 +344,7 @@ impl FieldRule {
         }
     }
 
-    fn pc_json(&self, value: &Value, pc: &PcSide) -> Json {
+    fn pc_json(value: &Value, pc: &PcSide) -> Json {
         match value {
             Value::Date(d) => match pc.format {
                 DateFormat::Date => Json::String(format_date(*d)),
@@ -376,7 +378,7 @@ impl FieldRule {
         let json = match (&pc.item_key, value) {
             (Some(key), Value::Set(ids)) => merge_items(current.pointer(pointer), key, ids),
             (Some(_), Value::Null) => Json::Array(Vec::new()),
-            _ => self.pc_json(value, pc),
+            _ => Self::pc_json(value, pc),
         };
         ops.push(patch_op(current, pointer, json));
         ops
@@ -399,7 +401,7 @@ impl FieldRule {
         }
         let json = match (&pc.item_key, value) {
             (Some(key), Value::Set(ids)) => merge_items(None, key, ids),
-            _ => self.pc_json(value, pc),
+            _ => Self::pc_json(value, pc),
         };
         set_pointer(body, &pc.pointers[0], json);
     }
@@ -465,18 +467,18 @@ impl FieldRule {
             }
         }
         if let Some(lookup) = &crm.lookup {
-            let entry = match out.lookups.iter_mut().position(|l| l.bind == lookup.bind) {
-                Some(i) => &mut out.lookups[i],
-                None => {
-                    out.lookups.push(Lookup {
-                        bind: lookup.bind.clone(),
-                        entity: lookup.entity.clone(),
-                        keys: Map::new(),
-                        create: lookup.create,
-                    });
-                    let last = out.lookups.len() - 1;
-                    &mut out.lookups[last]
-                }
+            let entry = if let Some(i) = out.lookups.iter_mut().position(|l| l.bind == lookup.bind)
+            {
+                &mut out.lookups[i]
+            } else {
+                out.lookups.push(Lookup {
+                    bind: lookup.bind.clone(),
+                    entity: lookup.entity.clone(),
+                    keys: Map::new(),
+                    create: lookup.create,
+                });
+                let last = out.lookups.len() - 1;
+                &mut out.lookups[last]
             };
             entry.create |= lookup.create;
             entry.keys.insert(lookup.key.clone(), json);

@@ -143,7 +143,7 @@ pub enum LeadSpec {
     /// `false`: not on leads (`true` means the same as the opportunity).
     Flag(bool),
     /// The CRM side on leads.
-    Side(CrmSideSpec),
+    Side(Box<CrmSideSpec>),
 }
 
 /// One canonical field: how it is read from and written to each side. Every key is optional so that a child
@@ -286,67 +286,71 @@ fn unique_keys<'de, D: Deserializer<'de>>(
     d.deserialize_map(V)
 }
 
-fn overlay<T: Clone>(base: &mut Option<T>, child: &Option<T>) {
-    if child.is_some() {
-        base.clone_from(child);
+fn overlay<T: Clone>(base: &mut Option<T>, child: Option<&T>) {
+    if let Some(child) = child {
+        *base = Some(child.clone());
     }
 }
 
 impl CrmSideSpec {
     fn overlay(&mut self, c: &CrmSideSpec) {
-        overlay(&mut self.crm, &c.crm);
-        overlay(&mut self.table, &c.table);
-        overlay(&mut self.otherwise, &c.otherwise);
-        overlay(&mut self.split, &c.split);
-        overlay(&mut self.max_length, &c.max_length);
-        overlay(&mut self.lookup, &c.lookup);
-        overlay(&mut self.close_via_action, &c.close_via_action);
-        overlay(&mut self.crm_format, &c.crm_format);
+        overlay(&mut self.crm, c.crm.as_ref());
+        overlay(&mut self.table, c.table.as_ref());
+        overlay(&mut self.otherwise, c.otherwise.as_ref());
+        overlay(&mut self.split, c.split.as_ref());
+        overlay(&mut self.max_length, c.max_length.as_ref());
+        overlay(&mut self.lookup, c.lookup.as_ref());
+        overlay(&mut self.close_via_action, c.close_via_action.as_ref());
+        overlay(&mut self.crm_format, c.crm_format.as_ref());
     }
 }
 
 impl FieldSpec {
     /// Lays `c` over `self`: every key `c` names replaces the one here.
     pub fn overlay(&mut self, c: &FieldSpec) {
-        overlay(&mut self.partner_center, &c.partner_center);
-        overlay(&mut self.value_type, &c.value_type);
-        overlay(&mut self.direction, &c.direction);
-        overlay(&mut self.conflict, &c.conflict);
-        overlay(&mut self.values, &c.values);
-        overlay(&mut self.item_key, &c.item_key);
-        overlay(&mut self.partner_center_format, &c.partner_center_format);
-        overlay(&mut self.template, &c.template);
-        overlay(&mut self.default, &c.default);
-        overlay(&mut self.constant, &c.constant);
+        overlay(&mut self.partner_center, c.partner_center.as_ref());
+        overlay(&mut self.value_type, c.value_type.as_ref());
+        overlay(&mut self.direction, c.direction.as_ref());
+        overlay(&mut self.conflict, c.conflict.as_ref());
+        overlay(&mut self.values, c.values.as_ref());
+        overlay(&mut self.item_key, c.item_key.as_ref());
+        overlay(
+            &mut self.partner_center_format,
+            c.partner_center_format.as_ref(),
+        );
+        overlay(&mut self.template, c.template.as_ref());
+        overlay(&mut self.default, c.default.as_ref());
+        overlay(&mut self.constant, c.constant.as_ref());
         self.crm_side.overlay(&c.crm_side);
-        overlay(&mut self.lead, &c.lead);
+        overlay(&mut self.lead, c.lead.as_ref());
     }
 }
 
 impl MappingSpec {
     /// Lays `child` over `self` (the parent). The result has no `extends`.
+    #[must_use]
     pub fn overlay(&self, child: &MappingSpec) -> MappingSpec {
         let mut out = self.clone();
         out.extends = None;
-        overlay(&mut out.crm, &child.crm);
+        overlay(&mut out.crm, child.crm.as_ref());
         if let Some(c) = &child.entities {
             let e = out.entities.get_or_insert_with(EntitiesSpec::default);
-            overlay(&mut e.opportunity, &c.opportunity);
-            overlay(&mut e.lead, &c.lead);
+            overlay(&mut e.opportunity, c.opportunity.as_ref());
+            overlay(&mut e.lead, c.lead.as_ref());
         }
         if let Some(c) = &child.system_fields {
             let s = out
                 .system_fields
                 .get_or_insert_with(SystemFieldsSpec::default);
-            overlay(&mut s.sync_flag, &c.sync_flag);
-            overlay(&mut s.referral_id, &c.referral_id);
-            overlay(&mut s.audit, &c.audit);
-            overlay(&mut s.sync_status, &c.sync_status);
+            overlay(&mut s.sync_flag, c.sync_flag.as_ref());
+            overlay(&mut s.referral_id, c.referral_id.as_ref());
+            overlay(&mut s.audit, c.audit.as_ref());
+            overlay(&mut s.sync_status, c.sync_status.as_ref());
         }
         if let Some(c) = &child.rules {
             let r = out.rules.get_or_insert_with(RulesSpec::default);
-            overlay(&mut r.leads, &c.leads);
-            overlay(&mut r.audit_max_chars, &c.audit_max_chars);
+            overlay(&mut r.leads, c.leads.as_ref());
+            overlay(&mut r.audit_max_chars, c.audit_max_chars.as_ref());
             if let Some(d) = &c.referral_defaults {
                 r.referral_defaults
                     .get_or_insert_with(BTreeMap::new)

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CrmSystem {
-    /// Microsoft Dynamics 365 (Dataverse Web API, OData v4).
+    /// Microsoft Dynamics 365 (Dataverse Web API, `OData` v4).
     Dynamics365,
     /// Salesforce (REST API, sObjects).
     Salesforce,

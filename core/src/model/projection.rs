@@ -38,12 +38,11 @@ impl Node {
     }
 
     fn child_mut(&mut self, key: &str) -> &mut Node {
-        let i = match self.children.iter().position(|(k, _)| k == key) {
-            Some(i) => i,
-            None => {
-                self.children.push((key.to_owned(), Node::default()));
-                self.children.len() - 1
-            }
+        let i = if let Some(i) = self.children.iter().position(|(k, _)| k == key) {
+            i
+        } else {
+            self.children.push((key.to_owned(), Node::default()));
+            self.children.len() - 1
         };
         &mut self.children[i].1
     }
@@ -108,7 +107,7 @@ impl<'de, 'a> DeserializeSeed<'de> for KeySeed<'a> {
     }
 }
 
-impl<'de, 'a> Visitor<'de> for KeySeed<'a> {
+impl<'a> Visitor<'_> for KeySeed<'a> {
     type Value = Option<(String, &'a Node)>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -248,7 +247,7 @@ mod tests {
                 .is_err()
         );
         assert_eq!(
-            p.parse(r#"[1]"#)
+            p.parse(r"[1]")
                 .expect("an array is returned as is for the caller to refuse"),
             json!([])
         );

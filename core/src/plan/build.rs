@@ -460,7 +460,7 @@ impl Builder<'_> {
                 }
                 Err(e) => {
                     self.refusals
-                        .push(refusal("invalid_value", Some(rule.name()), e.to_string()))
+                        .push(refusal("invalid_value", Some(rule.name()), e.to_string()));
                 }
             }
         }
@@ -581,31 +581,28 @@ impl Builder<'_> {
                 let pc_ref = rule.read_partner_center_ref(r)?;
                 let crm_ref = rule.read_crm_ref(c)?;
                 let base_json = self.old_base.get(rule.name());
-                let (base_ref, diff) = match base_json.and_then(diverged_sides) {
+                let (base_ref, diff) = if let Some((pc_was, crm_was)) =
+                    base_json.and_then(diverged_sides)
+                {
                     // A dismissed conflict: each side is compared with its own value at dismissal.
-                    Some((pc_was, crm_was)) => {
-                        let read = |j| ValueRef::from_json(rule.value_type(), j).ok();
-                        let moved = |was: Option<ValueRef<'_>>, now: &ValueRef<'_>| {
-                            !was.is_some_and(|w| rule.same_ref(&w, now))
-                        };
-                        let diff =
-                            match (moved(read(pc_was), &pc_ref), moved(read(crm_was), &crm_ref)) {
-                                (false, false) => Diff3::Unchanged,
-                                (true, false) => Diff3::TakePartnerCenter,
-                                (false, true) => Diff3::TakeCrm,
-                                (true, true) if rule.same_ref(&pc_ref, &crm_ref) => {
-                                    Diff3::Converged
-                                }
-                                (true, true) => Diff3::Conflict,
-                            };
-                        (None, diff)
-                    }
-                    None => {
-                        let base_ref =
-                            base_json.and_then(|j| ValueRef::from_json(rule.value_type(), j).ok());
-                        let diff = diff3_ref(rule, base_ref.as_ref(), &pc_ref, &crm_ref);
-                        (base_ref, diff)
-                    }
+                    let read = |j| ValueRef::from_json(rule.value_type(), j).ok();
+                    let moved = |was: Option<ValueRef<'_>>, now: &ValueRef<'_>| {
+                        !was.is_some_and(|w| rule.same_ref(&w, now))
+                    };
+                    let diff = match (moved(read(pc_was), &pc_ref), moved(read(crm_was), &crm_ref))
+                    {
+                        (false, false) => Diff3::Unchanged,
+                        (true, false) => Diff3::TakePartnerCenter,
+                        (false, true) => Diff3::TakeCrm,
+                        (true, true) if rule.same_ref(&pc_ref, &crm_ref) => Diff3::Converged,
+                        (true, true) => Diff3::Conflict,
+                    };
+                    (None, diff)
+                } else {
+                    let base_ref =
+                        base_json.and_then(|j| ValueRef::from_json(rule.value_type(), j).ok());
+                    let diff = diff3_ref(rule, base_ref.as_ref(), &pc_ref, &crm_ref);
+                    (base_ref, diff)
                 };
                 if diff == Diff3::Unchanged {
                     continue; // the common case: nothing to write, nothing to record, nothing allocated
@@ -669,7 +666,7 @@ impl Builder<'_> {
                             .to_owned(),
                     ))
                 } else {
-                    self.check_transition(rule, r, &result)
+                    Self::check_transition(rule, r, &result)
                 };
                 if let Some((code, msg)) = refused {
                     pc_held.push(refusal(code, Some(rule.name()), msg.clone()));
@@ -915,7 +912,6 @@ impl Builder<'_> {
 
     /// Partner Center refuses invalid status transitions: check before writing.
     fn check_transition(
-        &self,
         rule: &FieldRule,
         r: &Referral,
         target: &Value,

@@ -59,7 +59,7 @@ impl fmt::Display for Plan {
                     writeln!(f, "  update CRM {id}: {}", names.join(", "))?;
                 }
                 Action::CloseCrmLead { id, .. } => {
-                    writeln!(f, "  close CRM lead {id} (converted)")?
+                    writeln!(f, "  close CRM lead {id} (converted)")?;
                 }
                 Action::CreateReferral { .. } => writeln!(f, "  create Partner Center referral")?,
                 Action::StampReferralId { id, field, .. } => {
@@ -81,7 +81,7 @@ impl fmt::Display for Plan {
                     )?;
                 }
                 Action::MarkOrphaned { side } => {
-                    writeln!(f, "  mark orphaned ({side:?} record gone)")?
+                    writeln!(f, "  mark orphaned ({side:?} record gone)")?;
                 }
             }
         }

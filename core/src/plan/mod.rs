@@ -106,7 +106,7 @@ pub enum Side {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
-    /// Create a CRM record. Dynamics 365 records carry a client-chosen `id` (UUIDv5 of the referral id, one
+    /// Create a CRM record. Dynamics 365 records carry a client-chosen `id` (`UUIDv5` of the referral id, one
     /// namespace per entity); Salesforce records are upserted by the external id in `upsert_key`.
     CreateCrmRecord {
         /// Opportunity or lead.
@@ -315,7 +315,7 @@ pub enum Summary {
 }
 
 impl Summary {
-    /// The snake_case name.
+    /// The `snake_case` name.
     pub fn as_str(self) -> &'static str {
         match self {
             Summary::Nothing => "nothing",

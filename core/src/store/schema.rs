@@ -234,7 +234,7 @@ pub(crate) fn prepare(
     migrate(conn, MIGRATIONS)
 }
 
-/// Page cache and memory-mapped reads. Planning looks up one link per pair at random; with SQLite's default
+/// Page cache and memory-mapped reads. Planning looks up one link per pair at random; with `SQLite`'s default
 /// 2 MB cache a store of 100,000 links (~70 MB) is read page by page through `pread`. A 32 MB cache and up to
 /// 256 MB of memory-mapped I/O (read-only mapping, shared with the OS page cache) make a lookup a few
 /// microseconds. Writes still go through the WAL.
