@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::error::{CommitError, Error, RecordError};
 use crate::mapping::Mapping;
-use crate::model::{CrmRecord, Referral, Version};
+use crate::model::{CrmEntity, CrmRecord, Referral, Version};
 use crate::plan::{self, Action, Plan, PlanInput, ReviewState, Side, Summary};
 use crate::store::{
     AuditEntry, AuditQuery, AuditRow, FieldChange, Link, LinkCommit, LinkStatus, NewReview, Review,
@@ -138,13 +138,27 @@ impl Engine {
     /// Parses the records (JSON text; `None` = does not exist) and plans them. The text is validated whole; only
     /// the fields the mapping reads are materialized (see [`crate::model::Projection`]).
     pub fn plan_json(&self, referral: Option<&str>, crm: Option<&str>) -> Result<Plan, Error> {
+        // Merging a pair of a referral and an opportunity reads fewer fields than creating a record or
+        // converting a lead: parse each side with the projection its case needs.
+        let p = self.mapping.projections();
+        let system = self.mapping.crm();
+        let crm = match crm {
+            None => None,
+            Some(text) if referral.is_some() => {
+                let record = CrmRecord::parse_projected(system, text, &p.crm, true)?;
+                if record.entity() == CrmEntity::Lead {
+                    Some(CrmRecord::parse_projected(system, text, &p.crm, false)?)
+                } else {
+                    Some(record)
+                }
+            }
+            Some(text) => Some(CrmRecord::parse_projected(system, text, &p.crm, false)?),
+        };
+        let merge = crm
+            .as_ref()
+            .is_some_and(|c| c.entity() == CrmEntity::Opportunity);
         let referral = referral
-            .map(|r| Referral::parse_projected(r, self.mapping.referral_projection()))
-            .transpose()?;
-        let crm = crm
-            .map(|c| {
-                CrmRecord::parse_projected(self.mapping.crm(), c, self.mapping.crm_projection())
-            })
+            .map(|r| Referral::parse_projected(r, &p.referral, merge))
             .transpose()?;
         self.plan(referral.as_ref(), crm.as_ref())
     }

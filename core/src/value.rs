@@ -10,6 +10,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use serde_json::Value as Json;
+
+use crate::model::Field;
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, UtcOffset};
 
@@ -114,6 +116,20 @@ impl Value {
         ValueRef::from_json(ty, json).map(|v| v.to_value())
     }
 
+    /// This value as a [`ValueRef`] that owns its text.
+    pub fn into_ref(self) -> ValueRef<'static> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Text(s) => ValueRef::Text(Cow::Owned(s)),
+            Value::Decimal(d) => ValueRef::Decimal(d),
+            Value::Date(d) => ValueRef::Date(d),
+            Value::Datetime(t) => ValueRef::Datetime(t),
+            Value::Bool(b) => ValueRef::Bool(b),
+            Value::Enum(s) => ValueRef::Enum(Cow::Owned(s)),
+            Value::Set(items) => ValueRef::Set(items.into_iter().map(Cow::Owned).collect()),
+        }
+    }
+
     /// A borrowed view of this value.
     pub fn as_ref(&self) -> ValueRef<'_> {
         match self {
@@ -181,49 +197,69 @@ impl PartialEq for ValueRef<'_> {
 impl<'a> ValueRef<'a> {
     /// Reads a value of type `ty` from JSON, borrowing its text.
     pub fn from_json(ty: ValueType, json: &'a Json) -> Result<ValueRef<'a>, String> {
-        if json.is_null() {
-            return Ok(ValueRef::Null);
-        }
-        match ty {
-            ValueType::Text => scalar_text(json).map(ValueRef::Text),
-            ValueType::Enum => scalar_text(json).map(ValueRef::Enum),
-            ValueType::Decimal => match json {
-                Json::Number(n) => n
+        match json {
+            Json::Null => Ok(ValueRef::Null),
+            Json::String(s) => ValueRef::from_text(ty, Cow::Borrowed(s)),
+            Json::Number(n) => match ty {
+                ValueType::Decimal => n
                     .as_f64()
                     .map(ValueRef::Decimal)
                     .ok_or_else(|| "a finite number".to_owned()),
-                Json::String(s) => s
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite())
-                    .map(ValueRef::Decimal)
-                    .ok_or_else(|| "a number".to_owned()),
-                _ => Err("a number".to_owned()),
+                ValueType::Text => Ok(ValueRef::Text(Cow::Owned(n.to_string()))),
+                ValueType::Enum => Ok(ValueRef::Enum(Cow::Owned(n.to_string()))),
+                other => Err(expected(other)),
             },
-            ValueType::Bool => match json {
-                Json::Bool(b) => Ok(ValueRef::Bool(*b)),
-                Json::String(s) if s.eq_ignore_ascii_case("true") => Ok(ValueRef::Bool(true)),
-                Json::String(s) if s.eq_ignore_ascii_case("false") => Ok(ValueRef::Bool(false)),
-                _ => Err("true or false".to_owned()),
+            Json::Bool(b) => match ty {
+                ValueType::Bool => Ok(ValueRef::Bool(*b)),
+                ValueType::Text => Ok(ValueRef::Text(Cow::Owned(b.to_string()))),
+                ValueType::Enum => Ok(ValueRef::Enum(Cow::Owned(b.to_string()))),
+                other => Err(expected(other)),
             },
-            ValueType::Date => match json {
-                Json::String(s) => parse_date(s).map(ValueRef::Date),
-                _ => Err("a date (YYYY-MM-DD)".to_owned()),
-            },
-            ValueType::Datetime => match json {
-                Json::String(s) => parse_datetime(s).map(ValueRef::Datetime),
-                _ => Err("a date-time (RFC 3339)".to_owned()),
-            },
-            ValueType::Set => match json {
-                Json::Array(items) => items
-                    .iter()
-                    .filter(|v| !v.is_null())
-                    .map(scalar_text)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(ValueRef::set),
-                _ => Err("an array of ids".to_owned()),
-            },
+            Json::Array(items) if ty == ValueType::Set => items
+                .iter()
+                .filter(|v| !v.is_null())
+                .map(scalar_text)
+                .collect::<Result<Vec<_>, _>>()
+                .map(ValueRef::set),
+            _ => Err(expected(ty)),
+        }
+    }
+
+    /// Reads a value of type `ty` from a record's field (a tree node or projected text), borrowing its text.
+    pub(crate) fn from_field(ty: ValueType, field: Field<'a>) -> Result<ValueRef<'a>, String> {
+        match field {
+            Field::Absent | Field::Raw("null") => Ok(ValueRef::Null),
+            Field::Json(json) => ValueRef::from_json(ty, json),
+            Field::Container => Err(expected(ty)),
+            Field::Raw(raw) => {
+                if let Some(text) = field.as_str() {
+                    ValueRef::from_text(ty, text)
+                } else {
+                    // Numbers and booleans parse without allocating; arrays and objects become owned values.
+                    let json: Json = serde_json::from_str(raw).map_err(|_| expected(ty))?;
+                    ValueRef::from_json(ty, &json).map(|v| v.to_value().into_ref())
+                }
+            }
+        }
+    }
+
+    /// Reads a value of type `ty` from a JSON string's text.
+    fn from_text(ty: ValueType, text: Cow<'a, str>) -> Result<ValueRef<'a>, String> {
+        match ty {
+            ValueType::Text => Ok(ValueRef::Text(text)),
+            ValueType::Enum => Ok(ValueRef::Enum(text)),
+            ValueType::Decimal => text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(ValueRef::Decimal)
+                .ok_or_else(|| "a number".to_owned()),
+            ValueType::Bool if text.eq_ignore_ascii_case("true") => Ok(ValueRef::Bool(true)),
+            ValueType::Bool if text.eq_ignore_ascii_case("false") => Ok(ValueRef::Bool(false)),
+            ValueType::Date => parse_date(&text).map(ValueRef::Date),
+            ValueType::Datetime => parse_datetime(&text).map(ValueRef::Datetime),
+            other => Err(expected(other)),
         }
     }
 
@@ -259,6 +295,20 @@ impl fmt::Display for Value {
             other => write!(f, "{}", other.to_json()),
         }
     }
+}
+
+/// What a value of `ty` must look like, for error messages.
+fn expected(ty: ValueType) -> String {
+    match ty {
+        ValueType::Text => "text",
+        ValueType::Decimal => "a number",
+        ValueType::Date => "a date (YYYY-MM-DD)",
+        ValueType::Datetime => "a date-time (RFC 3339)",
+        ValueType::Bool => "true or false",
+        ValueType::Enum => "one of the listed values",
+        ValueType::Set => "an array of ids",
+    }
+    .to_owned()
 }
 
 fn scalar_text(json: &Json) -> Result<Cow<'_, str>, String> {

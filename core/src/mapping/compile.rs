@@ -400,6 +400,15 @@ pub(crate) fn compile_field(
         .map(|d| typed(name, "constant", ty, d))
         .transpose()?;
     let pc = (!pointers.is_empty()).then(|| PcSide {
+        segments: pointers
+            .iter()
+            .map(|p| {
+                p[1..]
+                    .split('/')
+                    .map(crate::model::unescape_pointer)
+                    .collect()
+            })
+            .collect(),
         pointers,
         item_key: spec.item_key.clone(),
         format: spec.partner_center_format.unwrap_or(DateFormat::Datetime),
@@ -415,6 +424,7 @@ pub(crate) fn compile_field(
         template: spec.template.clone(),
         default,
         constant,
+        slots: None,
     }))
 }
 

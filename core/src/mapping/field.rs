@@ -6,12 +6,14 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 
 use super::spec::{ConflictPolicy, DateFormat, LookupSpec, SyncDirection};
 use crate::error::{RecordError, shorten};
-use crate::model::{CrmRecord, Referral};
+use crate::model::{CrmRecord, Field, Projection, Referral};
 use crate::plan::{CrmWrite, FieldError, Lookup, PatchOp, StateChange};
 use crate::value::{Value, ValueRef, ValueType, format_date, format_datetime};
 
@@ -51,6 +53,8 @@ pub(crate) fn crm_key(json: &Json) -> String {
 #[derive(Debug, Clone)]
 pub(crate) struct PcSide {
     pub pointers: Vec<String>,
+    /// The pointers split into unescaped segments.
+    pub segments: Vec<Vec<String>>,
     pub item_key: Option<String>,
     pub format: DateFormat,
 }
@@ -81,9 +85,55 @@ pub struct FieldRule {
     pub(crate) template: Option<String>,
     pub(crate) default: Option<Value>,
     pub(crate) constant: Option<Value>,
+    /// Where this rule's values sit in records parsed with the mapping's projections.
+    pub(crate) slots: Option<Slots>,
+}
+
+/// A rule's slots in the mapping's projections (see [`crate::model::Projection`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Slots {
+    pub(crate) referral: Arc<Projection>,
+    pub(crate) crm: Arc<Projection>,
+    /// One per Partner Center pointer.
+    pub(crate) pc: Vec<usize>,
+    /// One per CRM field path.
+    pub(crate) crm_paths: Vec<usize>,
 }
 
 impl FieldRule {
+    pub(crate) fn set_slots(
+        &mut self,
+        referral: &Arc<Projection>,
+        crm: &Arc<Projection>,
+        pc: Vec<usize>,
+        crm_paths: Vec<usize>,
+    ) {
+        self.slots = Some(Slots {
+            referral: Arc::clone(referral),
+            crm: Arc::clone(crm),
+            pc,
+            crm_paths,
+        });
+    }
+
+    /// Partner Center pointer `i` of this rule in `referral`.
+    fn pc_field<'a>(&self, referral: &'a Referral, pc: &PcSide, i: usize) -> Field<'a> {
+        let segments = &pc.segments[i];
+        match &self.slots {
+            Some(s) => referral.field_at(Some(&s.referral), s.pc[i], segments),
+            None => referral.field_at(None, 0, segments),
+        }
+    }
+
+    /// CRM field path `i` of this rule in `record`.
+    fn crm_field<'a>(&self, record: &'a CrmRecord, i: usize) -> Field<'a> {
+        let path = &self.crm.paths[i];
+        match &self.slots {
+            Some(s) => record.field_at(Some(&s.crm), s.crm_paths[i], path),
+            None => record.field_at(None, 0, path),
+        }
+    }
+
     /// The canonical field name.
     pub fn name(&self) -> &str {
         &self.name
@@ -147,8 +197,9 @@ impl FieldRule {
         if pc.pointers.len() > 1 {
             let mut joined = String::new();
             let mut all_empty = true;
-            for (i, p) in pc.pointers.iter().enumerate() {
-                let part = referral.pointer(p).and_then(Json::as_str).unwrap_or("None");
+            for i in 0..pc.pointers.len() {
+                let part = self.pc_field(referral, pc, i).as_str();
+                let part = part.as_deref().unwrap_or("None");
                 all_empty &= part == "None" || part.is_empty();
                 if i > 0 {
                     joined.push('/');
@@ -163,44 +214,35 @@ impl FieldRule {
                 .map_err(|e| self.domain_error(&record(), &pc.pointers.join(" + "), &e));
         }
         let pointer = &pc.pointers[0];
-        let json = referral.pointer(pointer).unwrap_or(&Json::Null);
+        let field = self.pc_field(referral, pc, 0);
         if let Some(key) = &pc.item_key {
-            return match json {
-                Json::Null => Ok(ValueRef::Null),
-                Json::Array(items) => {
-                    let mut ids = Vec::with_capacity(items.len());
-                    for item in items {
-                        match item.get(key) {
-                            Some(Json::String(s)) if !s.is_empty() => {
-                                ids.push(Cow::Borrowed(s.as_str()));
-                            }
-                            Some(Json::Null) | None => {}
-                            Some(other) => {
-                                return Err(bad(
-                                    &record(),
-                                    pointer,
-                                    &format!("`{key}` as a string"),
-                                    other,
-                                ));
-                            }
-                        }
+            if field.is_null() {
+                return Ok(ValueRef::Null);
+            }
+            // Borrowed from the tree, or from the projected text (the array's objects are scanned, not built).
+            let ids = match field {
+                Field::Raw(raw) => raw_item_ids(raw, key),
+                other => match other.to_json() {
+                    Cow::Borrowed(json) => {
+                        item_ids(json, key).map(|ids| ids.into_iter().map(Cow::Borrowed).collect())
                     }
-                    Ok(ValueRef::set(ids))
-                }
-                other => Err(bad(
-                    &record(),
-                    pointer,
-                    &format!("an array of objects with `{key}`"),
-                    other,
-                )),
+                    Cow::Owned(json) => item_ids(&json, key).map(|ids| {
+                        ids.into_iter()
+                            .map(|id| Cow::Owned(id.to_owned()))
+                            .collect()
+                    }),
+                },
             };
+            return ids
+                .map(ValueRef::set)
+                .map_err(|(expected, found)| bad(&record(), pointer, &expected, &found));
         }
-        let value = ValueRef::from_json(self.ty, json).map_err(|e| {
+        let value = ValueRef::from_field(self.ty, field).map_err(|e| {
             bad(
                 &record(),
                 pointer,
                 &format!("{e} (field `{}`)", self.name),
-                json,
+                &field.to_json(),
             )
         })?;
         self.check_domain(value)
@@ -210,80 +252,99 @@ impl FieldRule {
     /// Reads the canonical value from a CRM record, borrowing from it.
     pub fn read_crm_ref<'a>(&'a self, record: &'a CrmRecord) -> Result<ValueRef<'a>, RecordError> {
         let crm = &self.crm;
-        let field = || self.crm_fields().join(" + ");
+        let field_name = || self.crm_fields().join(" + ");
         if let Some(table) = &crm.table {
-            let found: Cow<'_, Json> = if crm.paths.len() > 1 {
-                let parts: Vec<Json> = crm
-                    .paths
-                    .iter()
-                    .map(|p| record.field(p).cloned().unwrap_or(Json::Null))
+            let index = if crm.paths.len() > 1 {
+                let parts: Vec<Json> = (0..crm.paths.len())
+                    .map(|i| self.crm_field(record, i).to_json().into_owned())
                     .collect();
                 if parts.iter().all(Json::is_null) {
                     return Ok(ValueRef::Null);
                 }
-                Cow::Owned(Json::Array(parts))
-            } else {
-                match record.field(&crm.paths[0]) {
-                    None | Some(Json::Null) => return Ok(ValueRef::Null),
-                    Some(j) => Cow::Borrowed(j),
+                let found = Json::Array(parts);
+                match table.by_crm.get(&crm_key(&found)) {
+                    Some(i) => Some(*i),
+                    None if table.otherwise.is_some() => None,
+                    None => return Err(self.table_error(record, &field_name(), &found)),
                 }
+            } else {
+                let field = self.crm_field(record, 0);
+                if field.is_null() {
+                    return Ok(ValueRef::Null);
+                }
+                let hit = match field.as_str() {
+                    Some(s) => table.by_crm.get(s.as_ref()).copied(),
+                    None => table.by_crm.get(&crm_key(&field.to_json())).copied(),
+                };
+                if hit.is_none() && table.otherwise.is_none() {
+                    return Err(self.table_error(record, &field_name(), &field.to_json()));
+                }
+                hit
             };
-            let index = match found.as_ref() {
-                Json::String(s) => table.by_crm.get(s.as_str()).copied(),
-                other => table.by_crm.get(&crm_key(other)).copied(),
-            };
-            if let Some(i) = index {
-                return Ok(ValueRef::Enum(Cow::Borrowed(&table.entries[i].0)));
-            }
-            if let Some(o) = &table.otherwise {
-                return Ok(ValueRef::Enum(Cow::Borrowed(o)));
-            }
-            let known: Vec<String> = table.entries.iter().map(|e| e.1.to_string()).collect();
-            return Err(bad(
-                &record.describe(),
-                &field(),
-                &format!(
-                    "one of {} (field `{}`; add it to the table or set `otherwise`)",
-                    known.join(", "),
-                    self.name
-                ),
-                &found,
-            ));
+            return Ok(match (index, &table.otherwise) {
+                (Some(i), _) => ValueRef::Enum(Cow::Borrowed(&table.entries[i].0)),
+                (None, Some(o)) => ValueRef::Enum(Cow::Borrowed(o)),
+                (None, None) => ValueRef::Null,
+            });
         }
-        let json = record.field(&crm.paths[0]).unwrap_or(&Json::Null);
-        if json.is_null() {
+        let field = self.crm_field(record, 0);
+        if field.is_null() {
             return Ok(ValueRef::Null);
         }
         if let Some(sep) = &crm.split {
-            return match json {
-                Json::String(s) => Ok(ValueRef::set(
+            return match field.as_str() {
+                Some(Cow::Borrowed(s)) => Ok(ValueRef::set(
                     s.split(sep.as_str())
                         .map(str::trim)
                         .filter(|x| !x.is_empty())
                         .map(Cow::Borrowed)
                         .collect(),
                 )),
-                other => Err(bad(
+                Some(Cow::Owned(s)) => Ok(ValueRef::set(
+                    s.split(sep.as_str())
+                        .map(str::trim)
+                        .filter(|x| !x.is_empty())
+                        .map(|x| Cow::Owned(x.to_owned()))
+                        .collect(),
+                )),
+                None => Err(bad(
                     &record.describe(),
-                    &field(),
+                    &field_name(),
                     &format!("text with ids separated by {sep:?}"),
-                    other,
+                    &field.to_json(),
                 )),
             };
         }
-        let value = ValueRef::from_json(self.ty, json).map_err(|e| {
+        let value = ValueRef::from_field(self.ty, field).map_err(|e| {
             bad(
                 &record.describe(),
-                &field(),
+                &field_name(),
                 &format!("{e} (field `{}`)", self.name),
-                json,
+                &field.to_json(),
             )
         })?;
         if self.template.is_some() {
             return Ok(value);
         }
         self.check_domain(value)
-            .map_err(|e| self.domain_error(&record.describe(), &field(), &e))
+            .map_err(|e| self.domain_error(&record.describe(), &field_name(), &e))
+    }
+
+    fn table_error(&self, record: &CrmRecord, field: &str, found: &Json) -> RecordError {
+        let Some(table) = &self.crm.table else {
+            return bad(&record.describe(), field, "a value", found);
+        };
+        let known: Vec<String> = table.entries.iter().map(|e| e.1.to_string()).collect();
+        bad(
+            &record.describe(),
+            field,
+            &format!(
+                "one of {} (field `{}`; add it to the table or set `otherwise`)",
+                known.join(", "),
+                self.name
+            ),
+            found,
+        )
     }
 
     /// Checks an enum value against the field's allowed values; the error carries the value found.
@@ -523,6 +584,49 @@ fn plain_text(v: &Value) -> String {
         Value::Text(s) | Value::Enum(s) => s.clone(),
         other => other.to_json().to_string(),
     }
+}
+
+/// [`item_ids`] over the JSON text of an array: each object's `key` is borrowed from the text (owned only when
+/// it has escapes), and the rest of each object is skipped.
+fn raw_item_ids<'a>(raw: &'a str, key: &str) -> Result<Vec<Cow<'a, str>>, (String, Json)> {
+    // Keys borrow from the text; a key with escapes cannot, and takes the slower path through a JSON tree.
+    let Ok(items) = serde_json::from_str::<Vec<HashMap<&'a str, &'a RawValue>>>(raw) else {
+        let json: Json = serde_json::from_str(raw).unwrap_or(Json::Null);
+        return item_ids(&json, key).map(|ids| {
+            ids.into_iter()
+                .map(|id| Cow::Owned(id.to_owned()))
+                .collect()
+        });
+    };
+    let mut ids = Vec::with_capacity(items.len());
+    for item in &items {
+        let Some(value) = item.get(key) else { continue };
+        match Field::Raw(value.get()) {
+            f if f.is_null() => {}
+            f => match f.as_str() {
+                Some(id) if !id.is_empty() => ids.push(id),
+                Some(_) => {}
+                None => return Err((format!("`{key}` as a string"), f.to_json().into_owned())),
+            },
+        }
+    }
+    Ok(ids)
+}
+
+/// The non-empty `key` strings of an array of objects; the error is (what was expected, what was found).
+fn item_ids<'j>(json: &'j Json, key: &str) -> Result<Vec<&'j str>, (String, Json)> {
+    let Json::Array(items) = json else {
+        return Err((format!("an array of objects with `{key}`"), json.clone()));
+    };
+    let mut ids = Vec::with_capacity(items.len());
+    for item in items {
+        match item.get(key) {
+            Some(Json::String(s)) if !s.is_empty() => ids.push(s.as_str()),
+            Some(Json::Null) | None => {}
+            Some(other) => return Err((format!("`{key}` as a string"), other.clone())),
+        }
+    }
+    Ok(ids)
 }
 
 fn bad(record: &str, field: &str, expected: &str, found: &Json) -> RecordError {

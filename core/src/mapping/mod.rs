@@ -111,8 +111,70 @@ struct Compiled {
     rules: Rules,
     opportunity: Vec<FieldRule>,
     lead: Vec<FieldRule>,
-    referral_projection: Projection,
-    crm_projection: Projection,
+    projections: Projections,
+}
+
+/// The parts of the records the engine reads, for projected parsing (see [`Projection`]). Paths only record
+/// creation reads (`on_create` fields, the rules' create inputs) are not marked `merge`.
+#[derive(Debug, Clone)]
+pub struct Projections {
+    /// What any rule reads from a referral.
+    pub referral: Arc<Projection>,
+    /// What any rule reads from a CRM record.
+    pub crm: Arc<Projection>,
+}
+
+impl Projections {
+    /// Builds both projections and gives every rule its slots in them.
+    fn new(
+        crm: CrmSystem,
+        system: &SystemFields,
+        rules: &mut [&mut Vec<FieldRule>],
+    ) -> Projections {
+        let mut referral = Projection::new();
+        let mut crm_side = Projection::new();
+        for key in Referral::RULE_FIELDS {
+            referral.add_path(&[key], true);
+        }
+        for key in CrmRecord::rule_fields(crm) {
+            crm_side.add_path(&[key], true);
+        }
+        let system = [
+            &system.sync_flag,
+            &system.referral_id,
+            &system.audit,
+            &system.sync_status,
+        ];
+        for name in system.into_iter().flatten() {
+            crm_side.add_path(&[name], true);
+        }
+        let mut slots = Vec::new();
+        for rule in rules.iter().flat_map(|r| r.iter()) {
+            let merged = rule.direction() != SyncDirection::OnCreate;
+            let pc: Vec<usize> = rule
+                .partner_center_pointers()
+                .iter()
+                .map(|p| referral.add_pointer(p, merged))
+                .collect();
+            let crm_paths: Vec<usize> = rule
+                .crm_fields()
+                .iter()
+                .map(|p| crm_side.add_path(&p.split('/').collect::<Vec<_>>(), merged))
+                .collect();
+            slots.push((pc, crm_paths));
+        }
+        let projections = Projections {
+            referral: Arc::new(referral),
+            crm: Arc::new(crm_side),
+        };
+        let mut slots = slots.into_iter();
+        for rule in rules.iter_mut().flat_map(|r| r.iter_mut()) {
+            if let Some((pc, crm_paths)) = slots.next() {
+                rule.set_slots(&projections.referral, &projections.crm, pc, crm_paths);
+            }
+        }
+        projections
+    }
 }
 
 /// A validated, compiled mapping. Cheap to clone (shared); immutable; `Send + Sync`.
@@ -229,14 +291,9 @@ impl Mapping {
         }
     }
 
-    /// The parts of a referral this mapping and the rules read (see [`Projection`]).
-    pub fn referral_projection(&self) -> &Projection {
-        &self.inner.referral_projection
-    }
-
-    /// The parts of a CRM record this mapping and the rules read.
-    pub fn crm_projection(&self) -> &Projection {
-        &self.inner.crm_projection
+    /// The parts of the records this mapping and the rules read, for projected parsing.
+    pub fn projections(&self) -> &Projections {
+        &self.inner.projections
     }
 
     /// One compiled field.
@@ -342,34 +399,8 @@ fn compile_resolved(spec: MappingSpec) -> Result<Mapping, MappingError> {
         }
         compile::check_duplicates(&per_entity[i], &system_list)?;
     }
-    let [opportunity, lead] = per_entity;
-    let mut referral_projection = Projection::new();
-    let mut crm_projection = Projection::new();
-    for key in Referral::RULE_FIELDS {
-        referral_projection.add_path(&[key]);
-    }
-    for key in CrmRecord::rule_fields(crm) {
-        crm_projection.add_path(&[key]);
-    }
-    for name in [
-        &system.sync_flag,
-        &system.referral_id,
-        &system.audit,
-        &system.sync_status,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        crm_projection.add_path(&[name]);
-    }
-    for rule in opportunity.iter().chain(&lead) {
-        for pointer in rule.partner_center_pointers() {
-            referral_projection.add_pointer(&pointer);
-        }
-        for path in rule.crm_fields() {
-            crm_projection.add_path(&path.split('/').collect::<Vec<_>>());
-        }
-    }
+    let [mut opportunity, mut lead] = per_entity;
+    let projections = Projections::new(crm, &system, &mut [&mut opportunity, &mut lead]);
     Ok(Mapping {
         inner: Arc::new(Compiled {
             spec,
@@ -379,8 +410,7 @@ fn compile_resolved(spec: MappingSpec) -> Result<Mapping, MappingError> {
             rules,
             opportunity,
             lead,
-            referral_projection,
-            crm_projection,
+            projections,
         }),
     })
 }

@@ -3,9 +3,13 @@
 //! are read once. Expanded lookups (Dynamics `$expand`, Salesforce relationship fields) stay nested and are read
 //! with `/`-separated paths such as `transactioncurrencyid/isocurrencycode` or `Account/BillingCountry`.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value as Json};
 
-use super::referral::{invalid, parse_object, read_text};
+use super::body::Body;
+use super::projection::Field;
+use super::referral::invalid;
 use super::{CrmEntity, CrmSystem, Version};
 use crate::error::RecordError;
 
@@ -14,7 +18,7 @@ use crate::error::RecordError;
 pub struct CrmRecord {
     system: CrmSystem,
     entity: CrmEntity,
-    json: Map<String, Json>,
+    body: Body,
     id: String,
     version: Version,
 }
@@ -27,21 +31,23 @@ fn record_name(system: CrmSystem) -> &'static str {
 }
 
 impl CrmRecord {
-    /// Parses a row of `system` from JSON text; the entity is told from the row itself.
+    /// Parses a row of `system` from JSON text, keeping every field; the entity is told from the row itself.
     pub fn parse(system: CrmSystem, text: &str) -> Result<CrmRecord, RecordError> {
-        CrmRecord::from_map(system, parse_object(record_name(system), text, None)?)
+        CrmRecord::from_body(system, Body::parse(record_name(system), text, None)?)
     }
 
-    /// Parses a row validating all of it but keeping only the fields `projection` names (plus
-    /// [`CrmRecord::rule_fields`]). See [`Projection`](super::Projection).
+    /// Parses a row validating all of it but reading only the fields `projection` names (all of them, or with
+    /// `merge_only` those marked for merging) plus [`CrmRecord::rule_fields`]. See
+    /// [`Projection`](super::Projection).
     pub fn parse_projected(
         system: CrmSystem,
         text: &str,
-        projection: &super::Projection,
+        projection: &Arc<super::Projection>,
+        merge_only: bool,
     ) -> Result<CrmRecord, RecordError> {
-        CrmRecord::from_map(
+        CrmRecord::from_body(
             system,
-            parse_object(record_name(system), text, Some(projection))?,
+            Body::parse(record_name(system), text, Some((projection, merge_only)))?,
         )
     }
 
@@ -62,49 +68,51 @@ impl CrmRecord {
 
     /// Reads a row of `system` from a parsed JSON value.
     pub fn from_value(system: CrmSystem, value: Json) -> Result<CrmRecord, RecordError> {
-        match value {
-            Json::Object(map) => CrmRecord::from_map(system, map),
-            other => Err(RecordError::NotAnObject {
-                record: record_name(system).to_owned(),
-                found: super::referral::json_type(&other),
-            }),
-        }
+        CrmRecord::from_body(system, Body::from_value(record_name(system), value)?)
     }
 
-    fn from_map(system: CrmSystem, json: Map<String, Json>) -> Result<CrmRecord, RecordError> {
+    fn from_body(system: CrmSystem, body: Body) -> Result<CrmRecord, RecordError> {
         let name = record_name(system);
         let (entity, id_key) = match system {
-            CrmSystem::Dynamics365 => dynamics_entity(&json, name)?,
-            CrmSystem::Salesforce => salesforce_entity(&json, name)?,
+            CrmSystem::Dynamics365 => dynamics_entity(&body, name)?,
+            CrmSystem::Salesforce => salesforce_entity(&body, name)?,
         };
-        let id = match json.get(id_key) {
-            Some(Json::String(s)) if !s.trim().is_empty() => s.clone(),
-            None | Some(Json::Null) => {
+        let id_field = body.top(id_key);
+        let id = match id_field.as_str() {
+            Some(s) if !s.trim().is_empty() => s.into_owned(),
+            _ if id_field.is_null() => {
                 return Err(RecordError::MissingField {
                     record: format!("{name} ({})", entity.as_str()),
                     field: id_key.to_owned(),
                     expected: "the record id".into(),
                 });
             }
-            Some(other) => return Err(invalid(name, id_key, "a non-empty string", other)),
+            _ => {
+                return Err(invalid(
+                    name,
+                    id_key,
+                    "a non-empty string",
+                    &id_field.to_json(),
+                ));
+            }
         };
         let record = format!("{name} {id}");
         let version = match system {
             CrmSystem::Dynamics365 => Version {
-                etag: read_text(&json, &record, "@odata.etag")?,
-                modified: read_text(&json, &record, "modifiedon")?,
-                stamp: read_text(&json, &record, "versionnumber")?,
+                etag: body.text(&record, "@odata.etag")?,
+                modified: body.text(&record, "modifiedon")?,
+                stamp: body.text(&record, "versionnumber")?,
             },
             CrmSystem::Salesforce => Version {
                 etag: None,
-                modified: read_text(&json, &record, "LastModifiedDate")?,
-                stamp: read_text(&json, &record, "SystemModstamp")?,
+                modified: body.text(&record, "LastModifiedDate")?,
+                stamp: body.text(&record, "SystemModstamp")?,
             },
         };
         Ok(CrmRecord {
             system,
             entity,
-            json,
+            body,
             id,
             version,
         })
@@ -130,19 +138,35 @@ impl CrmRecord {
         &self.version
     }
 
-    /// The value at a field path: a field name, or `lookup/field` for an expanded lookup or relationship.
+    /// The value at a field path: a field name, or `lookup/field` for an expanded lookup or relationship (for a
+    /// projected record: if projected).
     pub fn field(&self, path: &[String]) -> Option<&Json> {
         let (first, rest) = path.split_first()?;
-        let mut cur = self.json.get(first)?;
+        let mut cur = self.body.json().get(first)?;
         for seg in rest {
             cur = cur.as_object()?.get(seg)?;
         }
         Some(cur)
     }
 
-    /// The whole row.
+    /// The row: whole, or for a projected record its projected fields.
     pub fn json(&self) -> &Map<String, Json> {
-        &self.json
+        self.body.json()
+    }
+
+    /// A top-level field (a system field such as the sync flag).
+    pub(crate) fn top(&self, key: &str) -> Field<'_> {
+        self.body.top(key)
+    }
+
+    /// The field at a path: by slot when parsed with `projection`, else by walking the tree.
+    pub(crate) fn field_at<S: AsRef<str>>(
+        &self,
+        projection: Option<&Arc<super::Projection>>,
+        slot: usize,
+        path: &[S],
+    ) -> Field<'_> {
+        self.body.at(projection, slot, path)
     }
 
     /// A human name for messages: `Salesforce Opportunity 006…`.
@@ -157,11 +181,8 @@ impl CrmRecord {
     }
 }
 
-fn dynamics_entity(
-    json: &Map<String, Json>,
-    name: &str,
-) -> Result<(CrmEntity, &'static str), RecordError> {
-    if let Some(Json::String(ctx)) = json.get("@odata.context") {
+fn dynamics_entity(body: &Body, name: &str) -> Result<(CrmEntity, &'static str), RecordError> {
+    if let Some(ctx) = body.top("@odata.context").as_str() {
         if ctx.contains("#opportunities") {
             return Ok((CrmEntity::Opportunity, "opportunityid"));
         }
@@ -169,7 +190,7 @@ fn dynamics_entity(
             return Ok((CrmEntity::Lead, "leadid"));
         }
     }
-    match (json.contains_key("opportunityid"), json.contains_key("leadid")) {
+    match (body.top("opportunityid").exists(), body.top("leadid").exists()) {
         (true, _) => Ok((CrmEntity::Opportunity, "opportunityid")),
         (false, true) => Ok((CrmEntity::Lead, "leadid")),
         (false, false) => Err(RecordError::UnknownEntity {
@@ -179,15 +200,9 @@ fn dynamics_entity(
     }
 }
 
-fn salesforce_entity(
-    json: &Map<String, Json>,
-    name: &str,
-) -> Result<(CrmEntity, &'static str), RecordError> {
-    let ty = json
-        .get("attributes")
-        .and_then(|a| a.get("type"))
-        .and_then(Json::as_str);
-    match ty {
+fn salesforce_entity(body: &Body, name: &str) -> Result<(CrmEntity, &'static str), RecordError> {
+    let attributes = body.top("attributes").to_json();
+    match attributes.get("type").and_then(Json::as_str) {
         Some("Opportunity") => return Ok((CrmEntity::Opportunity, "Id")),
         Some("Lead") => return Ok((CrmEntity::Lead, "Id")),
         Some(other) => {
@@ -201,7 +216,7 @@ fn salesforce_entity(
         None => {}
     }
     // Without `attributes`, the key prefix of the 15/18-character id tells the object.
-    match json.get("Id").and_then(Json::as_str).map(|id| id.get(..3)) {
+    match body.top("Id").as_str().as_deref().map(|id| id.get(..3)) {
         Some(Some("006")) => Ok((CrmEntity::Opportunity, "Id")),
         Some(Some("00Q")) => Ok((CrmEntity::Lead, "Id")),
         _ => Err(RecordError::UnknownEntity {

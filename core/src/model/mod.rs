@@ -2,6 +2,7 @@
 //! Salesforce, each keeping the full wire JSON (unknown fields are kept, never dropped) and the typed parts the
 //! rules need (ids, status, version).
 
+mod body;
 mod crm;
 mod ids;
 mod projection;
@@ -9,6 +10,7 @@ mod referral;
 
 pub use crm::CrmRecord;
 pub use ids::{CrmEntity, CrmSystem, Version};
+pub(crate) use projection::Field;
 pub use projection::Projection;
 pub use referral::MAX_RECORD_BYTES;
 pub use referral::{Direction, Referral, Status, Substatus};

@@ -1,7 +1,12 @@
 //! The Partner Center referral (wire shape of DOMAIN.md §2.3): the full JSON object is kept as received, and the
 //! parts the rules depend on (id, status, substatus, direction, version) are read and checked once.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value as Json};
+
+use super::body::Body;
+use super::projection::Field;
 
 use super::Version;
 use crate::error::{RecordError, shorten};
@@ -103,10 +108,11 @@ impl Status {
     }
 }
 
-/// A Partner Center referral as received: the whole JSON object (unknown fields kept) plus its checked parts.
+/// A Partner Center referral as received: the whole JSON object (unknown fields kept), or the fields a mapping
+/// reads (parsed with a [`Projection`](super::Projection)), plus its checked parts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Referral {
-    json: Map<String, Json>,
+    body: Body,
     id: String,
     status: Status,
     substatus: Substatus,
@@ -117,18 +123,20 @@ pub struct Referral {
 const RECORD: &str = "Partner Center referral";
 
 impl Referral {
-    /// Parses a referral from JSON text.
+    /// Parses a referral from JSON text, keeping every field.
     pub fn parse(text: &str) -> Result<Referral, RecordError> {
-        Referral::from_json(parse_object(RECORD, text, None)?)
+        Referral::from_body(Body::parse(RECORD, text, None)?)
     }
 
-    /// Parses a referral from JSON text, validating all of it but keeping only the fields `projection` names
-    /// (plus [`Referral::RULE_FIELDS`], which the rules read). See [`Projection`](super::Projection).
+    /// Parses a referral from JSON text, validating all of it but reading only the fields `projection` names
+    /// (all of them, or with `merge_only` those marked for merging) plus [`Referral::RULE_FIELDS`]. See
+    /// [`Projection`](super::Projection).
     pub fn parse_projected(
         text: &str,
-        projection: &super::Projection,
+        projection: &Arc<super::Projection>,
+        merge_only: bool,
     ) -> Result<Referral, RecordError> {
-        Referral::from_json(parse_object(RECORD, text, Some(projection))?)
+        Referral::from_body(Body::parse(RECORD, text, Some((projection, merge_only)))?)
     }
 
     /// The top-level fields the rules read, which every referral projection keeps.
@@ -143,38 +151,36 @@ impl Referral {
 
     /// Reads a referral from a parsed JSON value.
     pub fn from_value(value: Json) -> Result<Referral, RecordError> {
-        match value {
-            Json::Object(map) => Referral::from_json(map),
-            other => Err(RecordError::NotAnObject {
-                record: RECORD.to_owned(),
-                found: json_type(&other),
-            }),
-        }
+        Referral::from_body(Body::from_value(RECORD, value)?)
     }
 
-    fn from_json(json: Map<String, Json>) -> Result<Referral, RecordError> {
-        let id = match json.get("id") {
-            Some(Json::String(s)) if !s.trim().is_empty() => s.clone(),
-            Some(Json::Null) | None => {
+    fn from_body(body: Body) -> Result<Referral, RecordError> {
+        let id_field = body.top("id");
+        let id = match id_field.as_str() {
+            Some(s) if !s.trim().is_empty() => s.into_owned(),
+            _ if id_field.is_null() => {
                 return Err(RecordError::MissingField {
                     record: RECORD.to_owned(),
                     field: "id".into(),
                     expected: "the referral id (a GUID string)".into(),
                 });
             }
-            Some(other) => return Err(invalid(RECORD, "id", "a non-empty string", other)),
+            _ => {
+                return Err(invalid(
+                    RECORD,
+                    "id",
+                    "a non-empty string",
+                    &id_field.to_json(),
+                ));
+            }
         };
         let record = format!("{RECORD} {id}");
-        let status = read_enum(&json, &record, "status", Status::parse, Status::expected)?
+        let status = body
+            .enumerated(&record, "status", Status::parse, Status::expected)?
             .unwrap_or(Status::None);
-        let substatus = read_enum(
-            &json,
-            &record,
-            "substatus",
-            Substatus::parse,
-            Substatus::expected,
-        )?
-        .unwrap_or(Substatus::None);
+        let substatus = body
+            .enumerated(&record, "substatus", Substatus::parse, Substatus::expected)?
+            .unwrap_or(Substatus::None);
         if status != Status::None
             && substatus != Substatus::None
             && !status.allowed_substatus().contains(&substatus)
@@ -195,20 +201,15 @@ impl Referral {
                 found: substatus.as_str().to_owned(),
             });
         }
-        let direction = read_enum(
-            &json,
-            &record,
-            "direction",
-            Direction::parse,
-            Direction::expected,
-        )?;
+        let direction =
+            body.enumerated(&record, "direction", Direction::parse, Direction::expected)?;
         let version = Version {
-            etag: read_text(&json, &record, "eTag")?,
-            modified: read_text(&json, &record, "updatedDateTime")?,
+            etag: body.text(&record, "eTag")?,
+            modified: body.text(&record, "updatedDateTime")?,
             stamp: None,
         };
         Ok(Referral {
-            json,
+            body,
             id,
             status,
             substatus,
@@ -247,19 +248,29 @@ impl Referral {
         self.status == Status::Closed
     }
 
-    /// The value at a JSON pointer (`/details/dealValue`), if present.
+    /// The value at a JSON pointer (`/details/dealValue`), if present (for a projected referral: if projected).
     pub fn pointer(&self, pointer: &str) -> Option<&Json> {
-        pointer_in(&self.json, pointer)
+        self.body.pointer(pointer)
     }
 
-    /// The whole JSON object, unknown fields included.
+    /// The JSON object: whole (unknown fields included), or for a projected referral its projected fields.
     pub fn json(&self) -> &Map<String, Json> {
-        &self.json
+        self.body.json()
     }
 
-    /// Gives back the whole JSON object.
+    /// Gives back the JSON object.
     pub fn into_json(self) -> Map<String, Json> {
-        self.json
+        self.body.into_json()
+    }
+
+    /// The field at a pointer: by slot when parsed with `projection`, else by walking the tree.
+    pub(crate) fn field_at<S: AsRef<str>>(
+        &self,
+        projection: Option<&Arc<super::Projection>>,
+        slot: usize,
+        path: &[S],
+    ) -> Field<'_> {
+        self.body.at(projection, slot, path)
     }
 }
 
@@ -293,37 +304,6 @@ pub(crate) fn unescape(seg: &str) -> String {
     seg.replace("~1", "/").replace("~0", "~")
 }
 
-/// Parses JSON text into an object (whole, or only the projected parts), with the record size limit and a
-/// clear error.
-pub(crate) fn parse_object(
-    record: &str,
-    text: &str,
-    projection: Option<&super::Projection>,
-) -> Result<Map<String, Json>, RecordError> {
-    if text.len() > MAX_RECORD_BYTES {
-        return Err(RecordError::TooLarge {
-            record: record.to_owned(),
-            size: text.len(),
-            limit: MAX_RECORD_BYTES,
-        });
-    }
-    let parsed = match projection {
-        Some(p) => p.parse(text),
-        None => serde_json::from_str::<Json>(text),
-    };
-    match parsed {
-        Ok(Json::Object(map)) => Ok(map),
-        Ok(other) => Err(RecordError::NotAnObject {
-            record: record.to_owned(),
-            found: json_type(&other),
-        }),
-        Err(e) => Err(RecordError::InvalidJson {
-            record: record.to_owned(),
-            detail: e.to_string(),
-        }),
-    }
-}
-
 pub(crate) fn json_type(v: &Json) -> &'static str {
     match v {
         Json::Null => "null",
@@ -345,35 +325,6 @@ pub(crate) fn invalid(record: &str, field: &str, expected: &str, found: &Json) -
         field: field.to_owned(),
         expected: expected.to_owned(),
         found: shown,
-    }
-}
-
-pub(crate) fn read_text(
-    json: &Map<String, Json>,
-    record: &str,
-    key: &str,
-) -> Result<Option<String>, RecordError> {
-    match json.get(key) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) => Ok(Some(s.clone())),
-        Some(Json::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(invalid(record, key, "a string", other)),
-    }
-}
-
-fn read_enum<T>(
-    json: &Map<String, Json>,
-    record: &str,
-    key: &str,
-    parse: fn(&str) -> Option<T>,
-    expected: fn() -> String,
-) -> Result<Option<T>, RecordError> {
-    match json.get(key) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) => parse(s)
-            .map(Some)
-            .ok_or_else(|| invalid(record, key, &expected(), &Json::String(s.clone()))),
-        Some(other) => Err(invalid(record, key, &expected(), other)),
     }
 }
 

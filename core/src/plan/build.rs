@@ -9,7 +9,7 @@ use super::{Action, Conflict, CrmWrite, FieldPlan, Plan, Refusal, Side, Summary,
 use crate::diff::{Diff3, diff3_ref};
 use crate::error::RecordError;
 use crate::mapping::{ConflictPolicy, FieldRule, Mapping, SyncDirection, set_pointer};
-use crate::model::{CrmEntity, CrmRecord, CrmSystem, Direction, Referral, Status, Version};
+use crate::model::{CrmEntity, CrmRecord, CrmSystem, Direction, Field, Referral, Status, Version};
 use crate::store::{Link, LinkStatus};
 use crate::value::{Value, ValueRef, format_timestamp, parse_datetime};
 
@@ -213,8 +213,8 @@ fn check_pair(mapping: &Mapping, input: &PlanInput<'_>) -> Result<(), RecordErro
         input.crm,
         &mapping.system_fields().referral_id,
     ) {
-        if let Some(Json::String(stamped)) = c.json().get(field) {
-            if !stamped.is_empty() && stamped != r.id() {
+        if let Some(stamped) = c.top(field).as_str() {
+            if !stamped.is_empty() && stamped.as_ref() != r.id() {
                 return Err(RecordError::Mismatch {
                     detail: format!(
                         "{} carries {field} = {stamped}, not referral {}: these records are not a pair",
@@ -231,10 +231,12 @@ fn check_pair(mapping: &Mapping, input: &PlanInput<'_>) -> Result<(), RecordErro
 fn crm_flag(mapping: &Mapping, crm: &CrmRecord) -> bool {
     match &mapping.system_fields().sync_flag {
         None => true,
-        Some(f) => {
-            matches!(crm.json().get(f), Some(Json::Bool(true)))
-                || matches!(crm.json().get(f), Some(Json::String(s)) if s.eq_ignore_ascii_case("true"))
-        }
+        Some(f) => match crm.top(f) {
+            Field::Json(Json::Bool(true)) | Field::Raw("true") => true,
+            other => other
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case("true")),
+        },
     }
 }
 
@@ -268,29 +270,23 @@ impl Builder<'_> {
     ) {
         let sys = self.mapping.system_fields();
         if let (Some(f), Some(id)) = (&sys.referral_id, referral_id) {
-            if crm.and_then(|c| c.json().get(f)).and_then(Json::as_str) != Some(id) {
+            if crm.and_then(|c| c.top(f).as_str()).as_deref() != Some(id) {
                 write.fields.insert(f.clone(), Json::String(id.to_owned()));
             }
         }
         let Some(line) = line else { return };
         if let Some(f) = &sys.sync_status {
             let status = format!("{} {line}", self.now);
-            let current = crm
-                .and_then(|c| c.json().get(f))
-                .and_then(Json::as_str)
-                .unwrap_or("");
+            let current = crm.and_then(|c| c.top(f).as_str()).unwrap_or_default();
             // Compare without the time so that the same refusal is not written again and again.
             if current.split_once(' ').map(|x| x.1) != Some(line) || !write.is_empty() {
                 write.fields.insert(f.clone(), Json::String(status));
             }
         }
         if let (Some(f), false) = (&sys.audit, write.is_empty()) {
-            let current = crm
-                .and_then(|c| c.json().get(f))
-                .and_then(Json::as_str)
-                .unwrap_or("");
+            let current = crm.and_then(|c| c.top(f).as_str()).unwrap_or_default();
             let text = bounded_trail(
-                current,
+                &current,
                 &format!("{} {line}", self.now),
                 self.mapping.rules().audit_max_chars,
             );
@@ -419,8 +415,7 @@ impl Builder<'_> {
             .system_fields()
             .referral_id
             .as_ref()
-            .and_then(|f| c.json().get(f))
-            .and_then(Json::as_str)
+            .and_then(|f| c.top(f).as_str())
             .filter(|s| !s.trim().is_empty());
         if let Some(referral_id) = stamped {
             self.refusals.push(refusal(
