@@ -6,7 +6,8 @@
 //!  "fields": {"deal_value": {"crm": "Expected_Revenue__c"},
 //!             "internal_notes": null}}
 //! ```
-//! A field spec in a child replaces the keys it names and keeps the parent's others; `null` removes a field.
+//! A field spec in a child replaces the keys it names and keeps the parent's others; `null` (or `false`, which
+//! TOML can write) removes a field.
 //! A `lead` block restates the CRM side (`crm`, `table`, `otherwise`, `split`, `max_length`, `lookup`,
 //! `close_via_action`, `crm_format`) for leads; `"lead": false` keeps the field off leads.
 
@@ -253,7 +254,7 @@ pub struct MappingSpec {
     /// Rules beyond fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<RulesSpec>,
-    /// Canonical fields by name; `null` removes an inherited field.
+    /// Canonical fields by name; `null` or `false` removes an inherited field.
     #[serde(default, deserialize_with = "unique_keys")]
     pub fields: BTreeMap<String, Option<FieldSpec>>,
 }
@@ -271,9 +272,20 @@ fn unique_keys<'de, D: Deserializer<'de>>(
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut out = BTreeMap::new();
             while let Some(key) = map.next_key::<String>()? {
-                let value: Option<FieldSpec> = map
-                    .next_value()
-                    .map_err(|e| serde::de::Error::custom(format!("field rule `{key}`: {e}")))?;
+                // Read as plain JSON first (JSON and TOML alike), then as a rule: serde's own messages
+                // ("unknown field `foo`, expected one of ...") survive, and `false` can mean "remove".
+                let raw: serde_json::Value = map.next_value()?;
+                let value = match raw {
+                    serde_json::Value::Null | serde_json::Value::Bool(false) => None,
+                    serde_json::Value::Bool(true) => {
+                        return Err(serde::de::Error::custom(format!(
+                            "field rule `{key}`: `true` means nothing; write a rule, or `false` (or null) to remove the field"
+                        )));
+                    }
+                    rule => Some(serde_json::from_value::<FieldSpec>(rule).map_err(|e| {
+                        serde::de::Error::custom(format!("field rule `{key}`: {e}"))
+                    })?),
+                };
                 if out.insert(key.clone(), value).is_some() {
                     return Err(serde::de::Error::custom(format!(
                         "duplicate field: `{key}` is defined twice"

@@ -1,0 +1,167 @@
+//! The audit trail as a record of decisions: dry runs, conflicts, and commits that came too late.
+
+mod common;
+
+use common::{
+    RID, audit_of, bump_crm, bump_referral, engine, link, mapping_with, plan, referral, set_at,
+    sf_opportunity,
+};
+use cosell_core::error::CommitError;
+use cosell_core::model::CrmSystem;
+use cosell_core::plan::Summary;
+use cosell_core::{CommitResults, Engine, Error, Mapping};
+use serde_json::json;
+
+const SF: CrmSystem = CrmSystem::Salesforce;
+
+#[test]
+fn a_dry_run_is_audited_as_planned_and_changes_nothing_else() {
+    let mut e = engine("salesforce");
+    let r = referral();
+    let c = sf_opportunity(&r);
+    link(&mut e, &r, &c);
+    let before = e
+        .store()
+        .link_by_referral(RID)
+        .expect("read")
+        .expect("linked");
+
+    let mut r2 = r.clone();
+    set_at(&mut r2, "/details/dealValue", json!(250_000));
+    bump_referral(&mut r2);
+    let p = plan(&e, Some(&r2), Some(&c));
+    assert_eq!(p.summary, Summary::UpdateCrm, "{p}");
+    let rows = e
+        .record_dry_run(&p, Some("preview"))
+        .expect("dry run recorded");
+    assert_eq!(rows, 1);
+
+    let audit = audit_of(&e, RID);
+    let last = audit.last().expect("a row");
+    assert!(last.entry.dry_run);
+    assert_eq!(last.entry.outcome, "planned");
+    assert_eq!(last.entry.action, "update_crm");
+    assert_eq!(last.entry.cause.as_deref(), Some("preview"));
+    assert_eq!(last.entry.changes[0].field, "deal_value");
+    assert_eq!(last.entry.changes[0].after, json!(250_000));
+    let after = e
+        .store()
+        .link_by_referral(RID)
+        .expect("read")
+        .expect("linked");
+    assert_eq!(before, after, "a dry run does not touch the link");
+    // The dry run does not stand in the way of the real sync.
+    assert_eq!(plan(&e, Some(&r2), Some(&c)).summary, Summary::UpdateCrm);
+}
+
+#[test]
+fn a_conflict_is_one_audit_row_from_base_to_winner_naming_both_values() {
+    let mut e = engine("salesforce");
+    let r = referral();
+    let c = sf_opportunity(&r);
+    link(&mut e, &r, &c);
+    let mut r2 = r.clone();
+    set_at(&mut r2, "/details/notes", json!("PC notes"));
+    bump_referral(&mut r2);
+    let mut c2 = c.clone();
+    c2["Description"] = json!("CRM notes");
+    bump_crm(SF, &mut c2);
+    let (p, _, _) = common::sync(&mut e, Some(&r2), Some(&c2));
+    assert_eq!(p.summary, Summary::Conflict, "{p}");
+
+    let conflict = audit_of(&e, RID)
+        .into_iter()
+        .find(|row| row.entry.action == "conflict")
+        .expect("audited");
+    assert_eq!(
+        conflict.entry.changes.len(),
+        1,
+        "one row per conflict in audit_log"
+    );
+    let change = &conflict.entry.changes[0];
+    assert_eq!(change.field, "notes");
+    assert_eq!(change.before, r["details"]["notes"]);
+    assert_eq!(
+        change.after,
+        json!("PC notes"),
+        "Partner Center owns notes in the profile"
+    );
+    let reason = conflict.entry.reason.as_deref().expect("reason");
+    assert!(
+        reason.contains("\"PC notes\"") && reason.contains("\"CRM notes\""),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_queued_conflict_keeps_the_base_in_its_audit_row() {
+    let mut e = Engine::open(
+        ":memory:",
+        mapping_with(
+            "salesforce",
+            r#"{"fields": {"notes": {"conflict": "review"}}}"#,
+        ),
+    )
+    .expect("engine");
+    let r = referral();
+    let c = sf_opportunity(&r);
+    link(&mut e, &r, &c);
+    let mut r2 = r.clone();
+    set_at(&mut r2, "/details/notes", json!("PC notes"));
+    bump_referral(&mut r2);
+    let mut c2 = c.clone();
+    c2["Description"] = json!("CRM notes");
+    bump_crm(SF, &mut c2);
+    common::sync(&mut e, Some(&r2), Some(&c2));
+    let conflict = audit_of(&e, RID)
+        .into_iter()
+        .find(|row| row.entry.action == "conflict")
+        .expect("audited");
+    assert_eq!(conflict.entry.outcome, "queued");
+    assert_eq!(
+        conflict.entry.changes[0].before, conflict.entry.changes[0].after,
+        "nothing written yet"
+    );
+}
+
+#[test]
+fn a_first_sync_plan_committed_twice_is_stale() {
+    let mut e = engine("salesforce");
+    let r = referral();
+    let c = sf_opportunity(&r);
+    let p = plan(&e, Some(&r), Some(&c));
+    assert_eq!(p.summary, Summary::Link);
+    e.commit(&p, &CommitResults::default())
+        .expect("first commit");
+    let err = e
+        .commit(&p, &CommitResults::default())
+        .expect_err("second commit of the same plan");
+    assert!(
+        matches!(err, Error::Commit(CommitError::StalePlan { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("plan again"), "{err}");
+}
+
+#[test]
+fn toml_removes_an_inherited_field_with_false() {
+    let m = Mapping::from_toml_str("extends = \"salesforce\"\n[fields]\nreferral_link = false\n")
+        .expect("valid TOML");
+    assert!(
+        m.field(cosell_core::model::CrmEntity::Opportunity, "referral_link")
+            .is_none()
+    );
+    let json =
+        Mapping::from_json_str(r#"{"extends": "salesforce", "fields": {"referral_link": null}}"#)
+            .expect("valid");
+    assert!(
+        json.field(cosell_core::model::CrmEntity::Opportunity, "referral_link")
+            .is_none()
+    );
+    let err = Mapping::from_toml_str("extends = \"salesforce\"\n[fields]\nreferral_link = true\n")
+        .expect_err("true");
+    assert!(
+        err.to_string().contains("referral_link") && err.to_string().contains("false"),
+        "{err}"
+    );
+}
