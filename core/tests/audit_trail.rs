@@ -1,5 +1,8 @@
 //! The audit trail as a record of decisions: dry runs, conflicts, and commits that came too late.
 
+// `e`, `r`, `c`, `p`: engine, referral, CRM record, plan — the same in every test.
+#![allow(clippy::many_single_char_names)]
+
 mod common;
 
 use common::{
