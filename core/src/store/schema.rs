@@ -242,7 +242,7 @@ fn set_cache(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "cache_size", -32_768)
         .ctx("setting the page cache size")?;
     // `PRAGMA mmap_size` answers a row for files and none in memory: run it as a batch, which ignores rows.
-    conn.execute_batch("PRAGMA mmap_size = 268435456")
+    conn.execute_batch("PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 10000")
         .ctx("setting the memory-map size")?;
     Ok(())
 }
