@@ -236,13 +236,13 @@ pub(crate) fn prepare(
 
 /// Page cache, memory-mapped reads and checkpoint interval.
 ///
-/// Planning looks up one link per pair at random; with SQLite's default 2 MB cache a store of 100,000 links
+/// Planning looks up one link per pair at random; with the default page cache (2 MB) a store of 100,000 links
 /// (~70 MB) is read page by page through `pread`. A 32 MB cache and up to 256 MB of memory-mapped I/O (read-only
 /// mapping, shared with the OS page cache) make a lookup a few microseconds. Writes still go through the WAL.
 ///
-/// Links are keyed by random GUIDs, so every batch of commits dirties index pages all over the file, and the
-/// next batch dirties the same hot pages again. With SQLite's default automatic checkpoint every 1,000 WAL pages
-/// (4 MB) those pages are copied back (with an fsync) over and over; every 10,000 pages (~40 MB) linking 100,000
+/// Links are keyed by random `GUIDs`, so every batch of commits dirties index pages all over the file, and the
+/// next batch dirties the same hot pages again. With the default automatic checkpoint, every 1,000 WAL pages
+/// (4 MB) those pages are copied back (with an `fsync`) over and over; every 10,000 pages (~40 MB) linking 100,000
 /// pairs is a third faster. Durability is unchanged: a commit is durable once in the WAL. The WAL file is cut
 /// back to 64 MB after a checkpoint (`journal_size_limit`).
 fn set_cache(conn: &Connection) -> Result<(), StoreError> {
