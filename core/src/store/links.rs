@@ -74,15 +74,18 @@ macro_rules! select_links {
     };
 }
 
+/// Inserts a link. Both statements take the same parameters: `?1`-`?15` the columns, `?16` `created_at` here (the
+/// link id in [`UPDATE`]), `?17` the revision.
 pub(crate) const INSERT: &str = "INSERT INTO links (referral_id, crm_entity, crm_id, base, \
     pc_etag, pc_modified, pc_stamp, crm_etag, crm_modified, crm_stamp, status, last_error_kind, \
-    last_error, last_plan, created_at, updated_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+    last_error, last_plan, updated_at, created_at, revision) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
-pub(crate) const UPDATE: &str = "UPDATE links SET referral_id = ?2, crm_entity = ?3, crm_id = ?4, \
-    base = ?5, pc_etag = ?6, pc_modified = ?7, pc_stamp = ?8, crm_etag = ?9, crm_modified = ?10, \
-    crm_stamp = ?11, status = ?12, last_error_kind = ?13, last_error = ?14, last_plan = ?15, \
-    updated_at = ?16, revision = revision + 1 WHERE id = ?1 AND revision = ?17";
+/// Updates a link if it is still at the revision read (`?17`), and moves its revision on.
+pub(crate) const UPDATE: &str = "UPDATE links SET referral_id = ?1, crm_entity = ?2, crm_id = ?3, \
+    base = ?4, pc_etag = ?5, pc_modified = ?6, pc_stamp = ?7, crm_etag = ?8, crm_modified = ?9, \
+    crm_stamp = ?10, status = ?11, last_error_kind = ?12, last_error = ?13, last_plan = ?14, \
+    updated_at = ?15, revision = revision + 1 WHERE id = ?16 AND revision = ?17";
 
 /// Decodes one row of [`select_links!`].
 fn decode(row: &Row<'_>) -> Result<Link, StoreError> {
@@ -179,47 +182,33 @@ pub(crate) fn write(
         .transpose()?;
     let pc = &link.partner_center_version;
     let crm = &link.crm_version;
+    let key: &dyn rusqlite::ToSql = match &link.id {
+        None => &link.created_at,
+        Some(id) => id,
+    };
+    let values = params![
+        link.referral_id,
+        link.crm_entity.as_str(),
+        link.crm_id,
+        base,
+        pc.etag,
+        pc.modified,
+        pc.stamp,
+        crm.etag,
+        crm.modified,
+        crm.stamp,
+        link.status.as_str(),
+        link.last_error_kind,
+        link.last_error,
+        plan,
+        link.updated_at,
+        key,
+        link.revision,
+    ];
     let result = match link.id {
-        None => insert
-            .insert(params![
-                link.referral_id,
-                link.crm_entity.as_str(),
-                link.crm_id,
-                base,
-                pc.etag,
-                pc.modified,
-                pc.stamp,
-                crm.etag,
-                crm.modified,
-                crm.stamp,
-                link.status.as_str(),
-                link.last_error_kind,
-                link.last_error,
-                plan,
-                link.created_at,
-                link.updated_at,
-            ])
-            .map(Some),
+        None => insert.insert(values).map(Some),
         Some(id) => update
-            .execute(params![
-                id,
-                link.referral_id,
-                link.crm_entity.as_str(),
-                link.crm_id,
-                base,
-                pc.etag,
-                pc.modified,
-                pc.stamp,
-                crm.etag,
-                crm.modified,
-                crm.stamp,
-                link.status.as_str(),
-                link.last_error_kind,
-                link.last_error,
-                plan,
-                link.updated_at,
-                link.revision,
-            ])
+            .execute(values)
             .map(|changed| (changed == 1).then_some(id)),
     };
     match result {
