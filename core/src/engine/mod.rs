@@ -143,8 +143,19 @@ impl Engine {
     /// Parses the records (JSON text; `None` = does not exist) and plans them. The text is validated whole; only
     /// the fields the mapping reads are materialized (see [`crate::model::Projection`]).
     pub fn plan_json(&self, referral: Option<&str>, crm: Option<&str>) -> Result<Plan, Error> {
+        self.plan_json_at(referral, crm, &format_timestamp(self.now()))
+    }
+
+    /// [`Engine::plan_json`] with the planning time given (a batch shares one).
+    fn plan_json_at(
+        &self,
+        referral: Option<&str>,
+        crm: Option<&str>,
+        now: &str,
+    ) -> Result<Plan, Error> {
         let (referral, crm) = self.parse_pair(referral, crm)?;
-        self.plan(referral.as_ref(), crm.as_ref())
+        let link = self.find_link(referral.as_ref(), crm.as_ref())?;
+        self.plan_with_link(referral.as_ref(), crm.as_ref(), link.as_ref(), now)
     }
 
     /// Parses a pair with the projection its case needs: merging a referral with an opportunity reads fewer
@@ -201,7 +212,7 @@ impl Engine {
         crm: Option<&CrmRecord>,
     ) -> Result<Plan, Error> {
         let link = self.find_link(referral, crm)?;
-        self.plan_with_link(referral, crm, link.as_ref())
+        self.plan_with_link(referral, crm, link.as_ref(), &format_timestamp(self.now()))
     }
 
     /// Plans a pair against a link already read from the store.
@@ -210,6 +221,7 @@ impl Engine {
         referral: Option<&Referral>,
         crm: Option<&CrmRecord>,
         link: Option<&Link>,
+        now: &str,
     ) -> Result<Plan, Error> {
         if let Some(c) = crm {
             if c.system() != self.mapping.crm() {
@@ -232,7 +244,7 @@ impl Engine {
             crm,
             link,
             reviews: &reviews,
-            now: self.now(),
+            now,
         };
         Ok(plan::plan(&self.mapping, input)?)
     }
@@ -260,18 +272,20 @@ impl Engine {
     }
 
     /// Plans many pairs (JSON text), each against its stored base, on one read snapshot of the store (one WAL
-    /// read lock for the batch instead of one per look-up). One failing pair does not stop the others: each gets
-    /// its own result, the same as [`Engine::plan_json`] on that pair. Pairs are parsed and planned one at a time,
+    /// read lock for the batch instead of one per look-up) and one planning time. One failing pair does not stop
+    /// the others: each gets its own result, the same as [`Engine::plan_json`] on that pair. Pairs are parsed and planned one at a time,
     /// while each record is still in the CPU cache: reading the whole batch's links in one query was measured
     /// slower.
     pub fn plan_many<'a>(
         &self,
         pairs: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
     ) -> Result<Vec<Result<Plan, Error>>, Error> {
+        // One planning time for the batch: its plans and audit rows say when the batch was planned.
+        let now = format_timestamp(self.now());
         Ok(self.store.read_snapshot(|_| {
             pairs
                 .into_iter()
-                .map(|(r, c)| self.plan_json(r, c))
+                .map(|(r, c)| self.plan_json_at(r, c, &now))
                 .collect()
         })?)
     }

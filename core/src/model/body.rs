@@ -122,7 +122,11 @@ impl Body {
     }
 
     /// A top-level text field (numbers as their text); `None` when absent or null.
-    pub(crate) fn text(&self, record: &str, key: &str) -> Result<Option<String>, RecordError> {
+    pub(crate) fn text(
+        &self,
+        record: &dyn Fn() -> String,
+        key: &str,
+    ) -> Result<Option<String>, RecordError> {
         let field = self.top(key);
         if field.is_null() {
             return Ok(None);
@@ -132,14 +136,14 @@ impl Body {
         }
         match field.to_json().as_ref() {
             Json::Number(n) => Ok(Some(n.to_string())),
-            other => Err(invalid(record, key, "a string", other)),
+            other => Err(invalid(&record(), key, "a string", other)),
         }
     }
 
     /// A top-level enum field; `None` when absent or null.
     pub(crate) fn enumerated<T>(
         &self,
-        record: &str,
+        record: &dyn Fn() -> String,
         key: &str,
         parse: fn(&str) -> Option<T>,
         expected: fn() -> String,
@@ -151,8 +155,8 @@ impl Body {
         match field.as_str() {
             Some(s) => parse(&s)
                 .map(Some)
-                .ok_or_else(|| invalid(record, key, &expected(), &Json::String(s.into_owned()))),
-            None => Err(invalid(record, key, &expected(), &field.to_json())),
+                .ok_or_else(|| invalid(&record(), key, &expected(), &Json::String(s.into_owned()))),
+            None => Err(invalid(&record(), key, &expected(), &field.to_json())),
         }
     }
 }

@@ -96,7 +96,7 @@ impl CrmRecord {
                 ));
             }
         };
-        let record = format!("{name} {id}");
+        let record = || format!("{name} {id}");
         let version = match system {
             CrmSystem::Dynamics365 => Version {
                 etag: body.text(&record, "@odata.etag")?,

@@ -174,7 +174,7 @@ impl Referral {
                 ));
             }
         };
-        let record = format!("{RECORD} {id}");
+        let record = || format!("{RECORD} {id}");
         let status = body
             .enumerated(&record, "status", Status::parse, Status::expected)?
             .unwrap_or(Status::None);
@@ -191,7 +191,7 @@ impl Referral {
                 .map(|s| s.as_str())
                 .collect();
             return Err(RecordError::InvalidField {
-                record,
+                record: record(),
                 field: "substatus".into(),
                 expected: format!(
                     "with status {} one of {}",

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use serde_json::{Map, Value as Json};
-use time::OffsetDateTime;
 
 use super::{Action, Conflict, CrmWrite, FieldPlan, Plan, Refusal, Side, Summary, WriteTo};
 use crate::diff::{Diff3, diff3_ref};
@@ -11,7 +10,7 @@ use crate::error::RecordError;
 use crate::mapping::{ConflictPolicy, FieldRule, Mapping, SyncDirection, set_pointer};
 use crate::model::{CrmEntity, CrmRecord, CrmSystem, Direction, Field, Referral, Status, Version};
 use crate::store::{Link, LinkStatus};
-use crate::value::{Value, ValueRef, format_timestamp, parse_datetime};
+use crate::value::{Value, ValueRef, parse_datetime};
 
 /// What a person decided about a field held for review.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,8 +32,9 @@ pub struct PlanInput<'a> {
     pub link: Option<&'a Link>,
     /// Fields of this link held for review, and their state.
     pub reviews: &'a HashMap<String, ReviewState>,
-    /// The planning time (audit text and plan id).
-    pub now: OffsetDateTime,
+    /// The planning time as stored (RFC 3339 UTC, six fractional digits: [`crate::value::format_timestamp`]),
+    /// for the audit text and the plan id. A batch of plans shares one.
+    pub now: &'a str,
 }
 
 /// Namespace for Dynamics 365 opportunity ids: UUIDv5(URL namespace, "referral:" + referral id) — the same
@@ -78,7 +78,7 @@ pub fn plan(mapping: &Mapping, input: PlanInput<'_>) -> Result<Plan, RecordError
     let mut b = Builder {
         mapping,
         input,
-        now: format_timestamp(input.now),
+        now: input.now.to_owned(),
         fields: Vec::new(),
         conflicts: Vec::new(),
         refusals: Vec::new(),
