@@ -11,7 +11,8 @@
 //! * `peak_rss`: the process's peak resident memory (`VmHWM`), in MB.
 //!
 //! Usage: `cargo bench -p cosell-core --bench workload -- DIR` (DIR made by `bench/workload.py`). Set
-//! `BENCH_SKIP_PER_PAIR=1` to skip the one-commit-per-pair run (for profiling the others).
+//! `BENCH_SKIP_PER_PAIR=1` to skip the one-commit-per-pair run, or `BENCH_PLAN_ONLY=1` to plan against the stores
+//! an earlier run linked (for profiling one phase).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -119,18 +120,26 @@ fn main() {
     .into();
     for (crm, profile) in [("salesforce", "salesforce"), ("dynamics", "dynamics365")] {
         let mapping = Mapping::builtin(profile).expect("built-in profile");
-        let (store, n, secs) = link(&dir, crm, &mapping, LINK_BATCH, usize::MAX);
-        report(
-            "link_batched",
-            crm,
-            n,
-            secs,
-            &format!(", \"batch\": {LINK_BATCH}"),
-        );
-        if std::env::var("BENCH_SKIP_PER_PAIR").is_err() {
-            let (_, n1, secs1) = link(&dir, crm, &mapping, 1, PER_PAIR_MAX);
-            report("link_per_pair", crm, n1, secs1, ", \"batch\": 1");
-        }
+        let store = if std::env::var("BENCH_PLAN_ONLY").is_ok() {
+            // Plan against the store an earlier run linked (for profiling the plan phase alone).
+            dir.join(format!("bench-{crm}-{LINK_BATCH}.db"))
+                .display()
+                .to_string()
+        } else {
+            let (store, n, secs) = link(&dir, crm, &mapping, LINK_BATCH, usize::MAX);
+            report(
+                "link_batched",
+                crm,
+                n,
+                secs,
+                &format!(", \"batch\": {LINK_BATCH}"),
+            );
+            if std::env::var("BENCH_SKIP_PER_PAIR").is_err() {
+                let (_, n1, secs1) = link(&dir, crm, &mapping, 1, PER_PAIR_MAX);
+                report("link_per_pair", crm, n1, secs1, ", \"batch\": 1");
+            }
+            store
+        };
 
         let engine = Engine::open(&store, mapping).expect("reopen store");
         let mut counts: HashMap<Summary, usize> = HashMap::new();

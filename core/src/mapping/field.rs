@@ -8,12 +8,11 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 
 use super::spec::{ConflictPolicy, DateFormat, LookupSpec, SyncDirection};
 use crate::error::{RecordError, shorten};
-use crate::model::{CrmRecord, Field, Projection, Referral};
+use crate::model::{CrmRecord, Field, Projection, Referral, member_of_each};
 use crate::plan::{CrmWrite, FieldError, Lookup, PatchOp, StateChange};
 use crate::value::{Value, ValueRef, ValueType, format_date, format_datetime};
 
@@ -589,8 +588,8 @@ fn plain_text(v: &Value) -> String {
 /// [`item_ids`] over the JSON text of an array: each object's `key` is borrowed from the text (owned only when
 /// it has escapes), and the rest of each object is skipped.
 fn raw_item_ids<'a>(raw: &'a str, key: &str) -> Result<Vec<Cow<'a, str>>, (String, Json)> {
-    // Keys borrow from the text; a key with escapes cannot, and takes the slower path through a JSON tree.
-    let Ok(items) = serde_json::from_str::<Vec<HashMap<&'a str, &'a RawValue>>>(raw) else {
+    // Anything unexpected (an element that is not an object) takes the JSON-tree path for its precise error.
+    let Ok(members) = member_of_each(raw, key) else {
         let json: Json = serde_json::from_str(raw).unwrap_or(Json::Null);
         return item_ids(&json, key).map(|ids| {
             ids.into_iter()
@@ -598,10 +597,9 @@ fn raw_item_ids<'a>(raw: &'a str, key: &str) -> Result<Vec<Cow<'a, str>>, (Strin
                 .collect()
         });
     };
-    let mut ids = Vec::with_capacity(items.len());
-    for item in &items {
-        let Some(value) = item.get(key) else { continue };
-        match Field::Raw(value.get()) {
+    let mut ids = Vec::with_capacity(members.len());
+    for member in members.into_iter().flatten() {
+        match Field::Raw(member) {
             f if f.is_null() => {}
             f => match f.as_str() {
                 Some(id) if !id.is_empty() => ids.push(id),

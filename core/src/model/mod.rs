@@ -10,8 +10,8 @@ mod referral;
 
 pub use crm::CrmRecord;
 pub use ids::{CrmEntity, CrmSystem, Version};
-pub(crate) use projection::Field;
 pub use projection::Projection;
+pub(crate) use projection::{Field, member_of_each};
 pub use referral::MAX_RECORD_BYTES;
 pub use referral::{Direction, Referral, Status, Substatus};
 pub(crate) use referral::{invalid as referral_invalid, pointer_in, unescape as unescape_pointer};

@@ -435,6 +435,90 @@ impl<'de> Visitor<'de> for NodeVisitor<'_, '_, '_> {
     }
 }
 
+/// The text of member `key` of each object in the JSON array `raw` (`None` for an object without it); every
+/// other member is skipped without allocating. An element that is not an object is an error.
+pub(crate) fn member_of_each<'a>(
+    raw: &'a str,
+    key: &str,
+) -> Result<Vec<Option<&'a str>>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let members = de.deserialize_seq(EachMember(key))?;
+    de.end()?;
+    Ok(members)
+}
+
+struct EachMember<'k>(&'k str);
+
+impl<'de> Visitor<'de> for EachMember<'_> {
+    type Value = Vec<Option<&'de str>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(member) = seq.next_element_seed(Member(self.0))? {
+            out.push(member);
+        }
+        Ok(out)
+    }
+}
+
+struct Member<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for Member<'_> {
+    type Value = Option<&'de str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Member<'_> {
+    type Value = Option<&'de str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(is_key) = map.next_key_seed(IsKey(self.0))? {
+            if is_key {
+                let raw: &'de RawValue = map.next_value()?;
+                found = Some(raw.get());
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Whether an object key is the one wanted, without allocating.
+struct IsKey<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for IsKey<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for IsKey<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
+    }
+}
+
 /// A record's text and where its projected values are.
 #[derive(Debug, Clone)]
 pub(crate) struct Projected {
@@ -622,6 +706,19 @@ mod tests {
                 .is_err()
         );
         assert!(p.parse("[1]").is_err(), "a record is an object");
+    }
+
+    #[test]
+    fn member_of_each_object_borrows_and_skips_the_rest() {
+        let raw =
+            r#"[{"name":null,"id":"a","type":"Name"},{"id":"b\u0041"},{"x":[1,{"id":"no"}]}]"#;
+        let members = member_of_each(raw, "id").expect("valid");
+        assert_eq!(members, vec![Some("\"a\""), Some("\"b\\u0041\""), None]);
+        assert!(
+            member_of_each(r#"["a"]"#, "id").is_err(),
+            "an element that is not an object"
+        );
+        assert!(member_of_each(r#"[{"id":"a"}"#, "id").is_err(), "truncated");
     }
 
     #[test]
