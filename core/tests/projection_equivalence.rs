@@ -87,9 +87,9 @@ fn set(root: &mut Value, pointer: &str, value: Value) {
 }
 
 /// Places worth mutating: every pointer the mapping reads, each of their parents, and a few unrelated keys.
-fn places(pointers: Vec<String>) -> Vec<String> {
-    let mut out = pointers.clone();
-    for p in &pointers {
+fn places(pointers: &[String]) -> Vec<String> {
+    let mut out = pointers.to_vec();
+    for p in pointers {
         let segs: Vec<&str> = p.trim_start_matches('/').split('/').collect();
         for n in 1..segs.len() {
             out.push(format!("/{}", segs[..n].join("/")));
@@ -114,7 +114,7 @@ fn referral_pointers(m: &Mapping) -> Vec<String> {
         .flat_map(|e| {
             m.fields(*e)
                 .iter()
-                .flat_map(|r| r.partner_center_pointers())
+                .flat_map(cosell_core::mapping::FieldRule::partner_center_pointers)
         })
         .collect();
     v.extend(
@@ -134,7 +134,11 @@ fn referral_pointers(m: &Mapping) -> Vec<String> {
 fn crm_paths(m: &Mapping) -> Vec<String> {
     let mut v: Vec<String> = [CrmEntity::Opportunity, CrmEntity::Lead]
         .iter()
-        .flat_map(|e| m.fields(*e).iter().flat_map(|r| r.crm_fields()))
+        .flat_map(|e| {
+            m.fields(*e)
+                .iter()
+                .flat_map(cosell_core::mapping::FieldRule::crm_fields)
+        })
         .map(|f| format!("/{f}"))
         .collect();
     let sys = m.system_fields();
@@ -229,7 +233,7 @@ proptest! {
         edits in prop::collection::vec((any::<prop::sample::Index>(), json_value()), 0..6),
     ) {
         let m = Mapping::builtin(profile).expect("profile");
-        let places = places(referral_pointers(&m));
+        let places = places(&referral_pointers(&m));
         let mut r = referral();
         for (i, v) in edits {
             set(&mut r, i.get::<String>(&places), v);
@@ -244,7 +248,7 @@ proptest! {
     ) {
         let m = Mapping::builtin(profile).expect("profile");
         let system = m.crm();
-        let places = places(crm_paths(&m));
+        let places = places(&crm_paths(&m));
         let mut c = crm_opportunity(system, &referral());
         for (i, v) in edits {
             set(&mut c, i.get::<String>(&places), v);
