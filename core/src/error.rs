@@ -156,6 +156,42 @@ impl Error {
             Error::Commit(_) => ErrorKind::Commit,
         }
     }
+
+    /// The stable `snake_case` name of the specific error within its kind (`invalid_field`, `stale_plan`,
+    /// `newer_schema`, ...): the finer contract for C status codes and Python exception classes.
+    pub fn detail_kind(&self) -> &'static str {
+        match self {
+            Error::Mapping(e) => e.kind(),
+            Error::Record(e) => e.kind(),
+            Error::Store(e) => e.kind(),
+            Error::Commit(e) => e.kind(),
+        }
+    }
+}
+
+impl RecordError {
+    /// A stable `snake_case` name per variant.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RecordError::InvalidJson { .. } => "invalid_json",
+            RecordError::TooLarge { .. } => "too_large",
+            RecordError::NotAnObject { .. } => "not_an_object",
+            RecordError::MissingField { .. } => "missing_field",
+            RecordError::InvalidField { .. } => "invalid_field",
+            RecordError::UnknownEntity { .. } => "unknown_entity",
+            RecordError::Mismatch { .. } => "mismatch",
+        }
+    }
+}
+
+impl CommitError {
+    /// A stable `snake_case` name per variant.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CommitError::ResultMismatch { .. } => "result_mismatch",
+            CommitError::StalePlan { .. } => "stale_plan",
+        }
+    }
 }
 
 /// Shortens a value for an error message: at most 80 characters, never splitting a character.

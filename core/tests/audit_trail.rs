@@ -168,3 +168,37 @@ fn toml_removes_an_inherited_field_with_false() {
         "{err}"
     );
 }
+
+#[test]
+fn every_error_has_a_stable_kind_and_detail_kind() {
+    let e =
+        Engine::open(":memory:", Mapping::builtin("salesforce").expect("profile")).expect("engine");
+    let record = e.plan_json(Some("{"), None).expect_err("malformed JSON");
+    assert_eq!(
+        (record.kind().as_str(), record.detail_kind()),
+        ("record", "invalid_json")
+    );
+    let field = e
+        .plan_json(Some(r#"{"id": "r", "status": "Bogus"}"#), None)
+        .expect_err("bad status");
+    assert_eq!(field.detail_kind(), "invalid_field");
+    let mapping: Error = Mapping::from_json_str(r#"{"extends": "nope"}"#)
+        .expect_err("profile")
+        .into();
+    assert_eq!(
+        (mapping.kind().as_str(), mapping.detail_kind()),
+        ("mapping", "unknown_profile")
+    );
+    let store: Error = cosell_core::Store::open("/nonexistent-dir/x.db")
+        .expect_err("no such dir")
+        .into();
+    assert_eq!(
+        (store.kind().as_str(), store.detail_kind()),
+        ("store", "open")
+    );
+    let stale = Error::from(CommitError::StalePlan {
+        plan_id: "p".into(),
+        referral: "r".into(),
+    });
+    assert_eq!(stale.detail_kind(), "stale_plan");
+}

@@ -78,6 +78,18 @@ pub enum MappingError {
     },
 }
 
+impl MappingError {
+    /// A stable `snake_case` name per variant.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MappingError::Parse { .. } => "parse",
+            MappingError::UnknownProfile { .. } => "unknown_profile",
+            MappingError::InvalidRule { .. } => "invalid_rule",
+            MappingError::Io { .. } => "io",
+        }
+    }
+}
+
 /// The engine-owned CRM fields (see [`spec::SystemFieldsSpec`]).
 #[derive(Debug, Clone, Default)]
 pub struct SystemFields {
