@@ -116,8 +116,7 @@ pub(super) fn prepare(
         || (plan.referral_id.is_some() && plan.crm_id.is_some() && !creates_crm && !creates_pc)
         || (creates_crm && crm_ok)
         || (creates_pc && pc_ok);
-    let needs_commit = old.is_some() || !plan.is_empty() || link_exists_after;
-    if !link_exists_after || !needs_commit {
+    if !link_exists_after {
         return Ok(Prepared {
             commit: None,
             loose_audit: audit,

@@ -692,9 +692,9 @@ impl Builder<'_> {
                 }
             }
             if write.includes(Side::PartnerCenter) {
-                // A coarse value is written back only where it changes what Partner Center holds.
-                if !rule.same(&pcv, &result) || rule.compare_key(&pcv) != rule.compare_key(&result)
-                {
+                // A coarse value is written back only where it changes what Partner Center holds (`same`
+                // compares in the coarser space of a lossy table).
+                if !rule.same(&pcv, &result) {
                     ops.extend(rule.partner_center_ops(&result, r));
                 }
             }
