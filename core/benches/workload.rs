@@ -11,37 +11,80 @@
 //! * `peak_rss`: the process's peak resident memory (`VmHWM`), in MB.
 //!
 //! Usage: `cargo bench -p cosell-core --bench workload -- DIR` (DIR made by `bench/workload.py`). Set
-//! `BENCH_SKIP_PER_PAIR=1` to skip the one-commit-per-pair run, or `BENCH_PLAN_ONLY=1` to plan against the stores
-//! an earlier run linked (for profiling one phase).
+//! `BENCH_SKIP_PER_PAIR=1` to skip the one-commit-per-pair run, `BENCH_PLAN_ONLY=1` to plan against the stores
+//! an earlier run linked (for profiling one phase), or `BENCH_LINK_BATCH=N` to link N pairs per transaction.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Lines};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use cosell_core::plan::Summary;
 use cosell_core::{CommitResults, Engine, Mapping};
 
-/// Pairs committed per transaction when linking. Links are keyed by random GUIDs, so a transaction dirties index
-/// pages all over the store; 5,000 pairs per transaction write a fifth of the WAL per pair that 1,000 do.
-const LINK_BATCH: usize = 5000;
+/// Pairs committed per transaction when linking (`Engine::transaction`). Links are keyed by random GUIDs, so a
+/// transaction dirties index pages all over the store; the more pairs share a transaction, the fewer times each
+/// page is written. `BENCH_LINK_BATCH` overrides it.
+const LINK_BATCH: usize = 20_000;
 /// Pairs planned per read snapshot (`Engine::plan_many`).
 const PLAN_BATCH: usize = 1000;
 const PER_PAIR_MAX: usize = 20_000;
 
-fn lines(dir: &Path, name: &str) -> Lines<BufReader<File>> {
-    let path = dir.join(name);
-    let file = File::open(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run bench/workload.py first)", path.display()));
-    BufReader::with_capacity(1 << 20, file).lines()
+/// Streams the pairs of one version (`referrals_<v>.jsonl` beside `<crm>_<v>.jsonl`) in chunks, reusing the
+/// chunk's line buffers so that reading input costs one copy per line and no allocation once warm.
+struct PairReader {
+    referrals: BufReader<File>,
+    crm: BufReader<File>,
+    chunk: Vec<(String, String)>,
+    len: usize,
+    limit: usize,
 }
 
-/// Streams the pairs of one version: (referral line, CRM line).
-fn pairs(dir: &Path, version: &str, crm: &str) -> impl Iterator<Item = (String, String)> {
-    lines(dir, &format!("referrals_{version}.jsonl"))
-        .zip(lines(dir, &format!("{crm}_{version}.jsonl")))
-        .map(|(r, c)| (r.expect("read referral line"), c.expect("read CRM line")))
+impl PairReader {
+    fn open(dir: &Path, version: &str, crm: &str, limit: usize) -> PairReader {
+        let open = |name: String| {
+            let path = dir.join(name);
+            let file = File::open(&path).unwrap_or_else(|e| {
+                panic!("{}: {e} (run bench/workload.py first)", path.display())
+            });
+            BufReader::with_capacity(1 << 20, file)
+        };
+        PairReader {
+            referrals: open(format!("referrals_{version}.jsonl")),
+            crm: open(format!("{crm}_{version}.jsonl")),
+            chunk: Vec::new(),
+            len: 0,
+            limit,
+        }
+    }
+
+    /// The next up to `n` pairs (empty at the end).
+    fn next_chunk(&mut self, n: usize) -> &[(String, String)] {
+        self.len = 0;
+        while self.len < n.min(self.limit) {
+            if self.chunk.len() == self.len {
+                self.chunk.push((String::new(), String::new()));
+            }
+            let (r, c) = &mut self.chunk[self.len];
+            r.clear();
+            c.clear();
+            let read_r = self.referrals.read_line(r).expect("read referral line");
+            let read_c = self.crm.read_line(c).expect("read CRM line");
+            assert_eq!(read_r == 0, read_c == 0, "the two files have as many lines");
+            if read_r == 0 {
+                break;
+            }
+            for line in [r, c] {
+                if line.ends_with('\n') {
+                    line.pop();
+                }
+            }
+            self.len += 1;
+        }
+        self.limit -= self.len;
+        &self.chunk[..self.len]
+    }
 }
 
 fn report(bench: &str, crm: &str, records: usize, seconds: f64, extra: &str) {
@@ -81,21 +124,38 @@ fn link(
     limit: usize,
 ) -> (String, usize, f64) {
     let store = fresh_store(dir, &format!("bench-{crm}-{batch}.db"));
+    let start = Instant::now();
     let mut engine = Engine::open(&store, mapping.clone()).expect("open store");
     let results = CommitResults::default();
-    let start = Instant::now();
     let mut n = 0;
-    let mut input = pairs(dir, "v1", crm).take(limit).peekable();
-    while input.peek().is_some() {
-        let chunk: Vec<(String, String)> = input.by_ref().take(batch).collect();
-        let plans = plan_chunk(&engine, &chunk);
-        for plan in &plans {
-            assert_eq!(plan.summary, Summary::Link, "v1 pairs agree: {plan}");
-        }
-        let items: Vec<_> = plans.iter().map(|p| (p, &results)).collect();
-        engine.commit_many(&items).expect("commit");
-        n += plans.len();
+    let mut input = PairReader::open(dir, "v1", crm, limit);
+    let mut done = false;
+    while !done {
+        // One transaction of `batch` pairs, planned and committed `PLAN_BATCH` at a time (memory stays flat).
+        engine
+            .transaction(|engine| {
+                let mut left = batch;
+                while left > 0 {
+                    let chunk = input.next_chunk(left.min(PLAN_BATCH));
+                    if chunk.is_empty() {
+                        done = true;
+                        break;
+                    }
+                    left -= chunk.len();
+                    let plans = plan_chunk(engine, chunk);
+                    for plan in &plans {
+                        assert_eq!(plan.summary, Summary::Link, "v1 pairs agree: {plan}");
+                    }
+                    let items: Vec<_> = plans.iter().map(|p| (p, &results)).collect();
+                    engine.commit_many(&items)?;
+                    n += plans.len();
+                }
+                Ok(())
+            })
+            .expect("commit");
     }
+    // Closing checkpoints the WAL into the store file: part of the work, so inside the timing.
+    drop(engine);
     (store, n, start.elapsed().as_secs_f64())
 }
 
@@ -120,19 +180,23 @@ fn main() {
     .into();
     for (crm, profile) in [("salesforce", "salesforce"), ("dynamics", "dynamics365")] {
         let mapping = Mapping::builtin(profile).expect("built-in profile");
+        let link_batch = std::env::var("BENCH_LINK_BATCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(LINK_BATCH);
         let store = if std::env::var("BENCH_PLAN_ONLY").is_ok() {
             // Plan against the store an earlier run linked (for profiling the plan phase alone).
-            dir.join(format!("bench-{crm}-{LINK_BATCH}.db"))
+            dir.join(format!("bench-{crm}-{link_batch}.db"))
                 .display()
                 .to_string()
         } else {
-            let (store, n, secs) = link(&dir, crm, &mapping, LINK_BATCH, usize::MAX);
+            let (store, n, secs) = link(&dir, crm, &mapping, link_batch, usize::MAX);
             report(
                 "link_batched",
                 crm,
                 n,
                 secs,
-                &format!(", \"batch\": {LINK_BATCH}"),
+                &format!(", \"batch\": {link_batch}"),
             );
             if std::env::var("BENCH_SKIP_PER_PAIR").is_err() {
                 let (_, n1, secs1) = link(&dir, crm, &mapping, 1, PER_PAIR_MAX);
@@ -145,10 +209,13 @@ fn main() {
         let mut counts: HashMap<Summary, usize> = HashMap::new();
         let start = Instant::now();
         let mut planned = 0;
-        let mut input = pairs(&dir, "v2", crm).peekable();
-        while input.peek().is_some() {
-            let chunk: Vec<(String, String)> = input.by_ref().take(PLAN_BATCH).collect();
-            for plan in plan_chunk(&engine, &chunk) {
+        let mut input = PairReader::open(&dir, "v2", crm, usize::MAX);
+        loop {
+            let chunk = input.next_chunk(PLAN_BATCH);
+            if chunk.is_empty() {
+                break;
+            }
+            for plan in plan_chunk(&engine, chunk) {
                 *counts.entry(plan.summary).or_default() += 1;
                 planned += 1;
             }

@@ -530,6 +530,48 @@ fn links_page_by_id_and_count_by_status() -> TestResult {
 // ---------------------------------------------------------------- audit
 
 #[test]
+fn audit_by_referral_follows_the_link_and_keeps_unlinked_rows() -> TestResult {
+    let mut store = Store::open(":memory:")?;
+    // A CRM record synced first: its link has no referral yet.
+    let mut first = LinkCommit::new(link(None, CrmEntity::Opportunity, Some("O-1")));
+    first.audit.push(entry(T0, None, "create_referral", vec![]));
+    let id = store.commit(&[first])?[0];
+    // The referral is created and stamped on the link.
+    let mut stamped = link(Some("R-1"), CrmEntity::Opportunity, Some("O-1"));
+    stamped.id = Some(id);
+    stamped.updated_at = T1.to_owned();
+    let mut second = LinkCommit::new(stamped);
+    second.audit.push(entry(T1, None, "update_crm", vec![]));
+    store.commit(&[second])?;
+    // Rows of referrals without a link: a refusal of R-2, a dry run of R-1 before it was linked.
+    store.append_audit(&[
+        entry(T2, Some("R-2"), "skip", vec![]),
+        entry(T2, Some("R-1"), "update_crm", vec![]),
+    ])?;
+    let of = |referral: &str| -> Result<Vec<(String, Option<i64>)>, StoreError> {
+        Ok(store
+            .audit(&AuditQuery {
+                referral_id: Some(referral.to_owned()),
+                ..AuditQuery::default()
+            })?
+            .into_iter()
+            .map(|row| (row.entry.action, row.entry.link_id))
+            .collect())
+    };
+    assert_eq!(
+        of("R-1")?,
+        [
+            ("create_referral".to_owned(), Some(id)),
+            ("update_crm".to_owned(), Some(id)),
+            ("update_crm".to_owned(), None),
+        ]
+    );
+    assert_eq!(of("R-2")?, [("skip".to_owned(), None)]);
+    assert!(of("R-3")?.is_empty());
+    Ok(())
+}
+
+#[test]
 fn audit_query_filters_and_the_audit_log_view() -> TestResult {
     let dir = TempDir::new("audit");
     let path = dir.file("state.db");

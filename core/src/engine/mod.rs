@@ -22,8 +22,8 @@ use crate::mapping::Mapping;
 use crate::model::{CrmEntity, CrmRecord, Referral, Version};
 use crate::plan::{self, Plan, PlanInput, ReviewState, Summary};
 use crate::store::{
-    AuditQuery, AuditRow, Link, LinkCommit, LinkStatus, Review, ReviewChoice, ReviewStatus, Store,
-    StoreError,
+    AuditQuery, AuditRow, Link, LinkCommit, LinkReader, LinkStatus, Review, ReviewChoice,
+    ReviewStatus, Store, StoreError,
 };
 use crate::value::format_timestamp;
 
@@ -131,6 +131,20 @@ impl Engine {
         &self.store
     }
 
+    /// Runs `f` in one store transaction ([`Store::transaction`]): the commits `f` makes become durable
+    /// together when it returns `Ok`, and none does when it returns an error or panics. Each
+    /// [`Engine::commit_many`] inside still succeeds or fails as a whole, and plans inside read the
+    /// transaction's own writes.
+    ///
+    /// For bulk work such as the first sync of a whole CRM: plan and commit a thousand pairs at a time
+    /// inside, so memory stays flat while each index page is written once per transaction.
+    pub fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Engine) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        crate::store::transaction_of(self, |e| &mut e.store, f)
+    }
+
     /// The store, for writes outside plans (cursors, inbox, intents).
     pub fn store_mut(&mut self) -> &mut Store {
         &mut self.store
@@ -194,15 +208,7 @@ impl Engine {
         referral: Option<&Referral>,
         crm: Option<&CrmRecord>,
     ) -> Result<Option<Link>, Error> {
-        if let Some(r) = referral {
-            if let Some(l) = self.store.link_by_referral(r.id())? {
-                return Ok(Some(l));
-            }
-        }
-        if let Some(c) = crm {
-            return Ok(self.store.link_by_crm(c.entity(), c.id())?);
-        }
-        Ok(None)
+        find_link(&mut self.store.link_reader()?, referral, crm)
     }
 
     /// Plans a pair against its stored base. Either record may be absent (not created yet, or deleted).
@@ -282,12 +288,20 @@ impl Engine {
     ) -> Result<Vec<Result<Plan, Error>>, Error> {
         // One planning time for the batch: its plans and audit rows say when the batch was planned.
         let now = format_timestamp(self.now());
-        Ok(self.store.read_snapshot(|_| {
-            pairs
-                .into_iter()
-                .map(|(r, c)| self.plan_json_at(r, c, &now))
-                .collect()
-        })?)
+        let plans = self.store.read_snapshot(|store| {
+            let mut reader = store.link_reader()?;
+            Ok::<_, StoreError>(
+                pairs
+                    .into_iter()
+                    .map(|(r, c)| {
+                        let (referral, crm) = self.parse_pair(r, c)?;
+                        let link = find_link(&mut reader, referral.as_ref(), crm.as_ref())?;
+                        self.plan_with_link(referral.as_ref(), crm.as_ref(), link.as_ref(), &now)
+                    })
+                    .collect(),
+            )
+        })??;
+        Ok(plans)
     }
 
     /// Records what the host applied for `plan`: the new base (only for fields whose writes succeeded), each
@@ -444,4 +458,21 @@ impl Engine {
         self.store.commit(&[LinkCommit::new(link)])?;
         Ok(review)
     }
+}
+
+/// The stored link of a pair: by referral id, else by CRM record.
+fn find_link(
+    reader: &mut LinkReader<'_>,
+    referral: Option<&Referral>,
+    crm: Option<&CrmRecord>,
+) -> Result<Option<Link>, Error> {
+    if let Some(r) = referral {
+        if let Some(l) = reader.by_referral(r.id())? {
+            return Ok(Some(l));
+        }
+    }
+    if let Some(c) = crm {
+        return Ok(reader.by_crm(c.entity(), c.id())?);
+    }
+    Ok(None)
 }

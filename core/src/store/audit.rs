@@ -105,7 +105,8 @@ pub struct AuditRow {
 /// A filter for [`Store::audit`]; the default returns everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditQuery {
-    /// Only entries of this referral.
+    /// Only entries of this referral: those of its link (including rows written before the referral
+    /// existed, such as its CRM record's first sync), and those written while it had no link.
     pub referral_id: Option<String>,
     /// Only entries of this link.
     pub link_id: Option<i64>,
@@ -223,7 +224,13 @@ fn query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>, StoreError>
     sql::check_opt_time("audit query until", q.until.as_deref())?;
     let mut conditions: Vec<(&str, &dyn ToSql)> = Vec::new();
     if let Some(r) = &q.referral_id {
-        conditions.push(("referral_id = ?", r));
+        // Rows of a linked referral are found through its link, the others by the partial index
+        // `audit_unlinked`. `?` is replaced by the same numbered parameter in both places.
+        conditions.push((
+            "((link_id IS NULL AND referral_id = ?) \
+             OR link_id IN (SELECT id FROM links WHERE referral_id = ?))",
+            r,
+        ));
     }
     if let Some(l) = &q.link_id {
         conditions.push(("link_id = ?", l));
@@ -238,9 +245,8 @@ fn query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>, StoreError>
     let mut args: Vec<&dyn ToSql> = Vec::new();
     for (clause, value) in conditions {
         filter.push_str(if args.is_empty() { " WHERE " } else { " AND " });
-        filter.push_str(clause);
         args.push(value);
-        filter.push_str(&args.len().to_string());
+        filter.push_str(&clause.replace('?', &format!("?{}", args.len())));
     }
     let limit = sql::limit(q.limit);
     args.push(&limit);

@@ -2,7 +2,7 @@
 //! canonical values the three-way merge compares against, the last seen version of each side, and the
 //! pair's sync status. Links are written only through [`Store::commit`](super::Store::commit).
 
-use rusqlite::{Connection, Row, Statement, params};
+use rusqlite::{CachedStatement, Connection, Row, Statement, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -60,6 +60,34 @@ pub struct Link {
     /// processes). New links start at 0.
     #[serde(default)]
     pub revision: i64,
+}
+
+/// The link look-ups of [`Store::link_reader`]: [`Store::link_by_referral`] and [`Store::link_by_crm`] without
+/// preparing (finding the cached statement) on every call.
+pub struct LinkReader<'s> {
+    by_referral: CachedStatement<'s>,
+    by_crm: CachedStatement<'s>,
+    path: &'s str,
+}
+
+impl std::fmt::Debug for LinkReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkReader")
+            .field("store", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LinkReader<'_> {
+    /// The link of a Partner Center referral, if any.
+    pub fn by_referral(&mut self, referral_id: &str) -> Result<Option<Link>, StoreError> {
+        first(&mut self.by_referral, &[&referral_id]).map_err(|e| e.in_store(self.path))
+    }
+
+    /// The link of a CRM record, if any.
+    pub fn by_crm(&mut self, entity: CrmEntity, crm_id: &str) -> Result<Option<Link>, StoreError> {
+        first(&mut self.by_crm, &[&entity.as_str(), &crm_id]).map_err(|e| e.in_store(self.path))
+    }
 }
 
 /// Builds a SELECT of every link column, in the order [`decode`] reads them.
@@ -288,6 +316,22 @@ impl Store {
         })
     }
 
+    /// Link look-ups by referral and by CRM record with their statements prepared once, for reading the links
+    /// of many pairs on one snapshot ([`Store::read_snapshot`]).
+    pub fn link_reader(&self) -> Result<LinkReader<'_>, StoreError> {
+        let prepare = |text: &str| {
+            self.conn
+                .prepare_cached(text)
+                .ctx("preparing a link read")
+                .map_err(|e| e.in_store(&self.path))
+        };
+        Ok(LinkReader {
+            by_referral: prepare(select_links!("WHERE referral_id = ?1"))?,
+            by_crm: prepare(select_links!("WHERE crm_entity = ?1 AND crm_id = ?2"))?,
+            path: &self.path,
+        })
+    }
+
     /// The link of a CRM record, if any.
     pub fn link_by_crm(&self, entity: CrmEntity, crm_id: &str) -> Result<Option<Link>, StoreError> {
         self.read(|conn| {
@@ -309,11 +353,15 @@ impl Store {
         let limit = sql::limit(Some(limit));
         self.read(|conn| {
             if let Some(status) = status {
-                let mut stmt = conn
-                    .prepare_cached(select_links!(
-                        "WHERE status = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-                    ))
-                    .ctx("preparing a link list")?;
+                // The `status <> 'synced'` term lets SQLite use the partial index `links_attention`.
+                let text = if status == LinkStatus::Synced {
+                    select_links!("WHERE status = ?1 AND id > ?2 ORDER BY id LIMIT ?3")
+                } else {
+                    select_links!(
+                        "WHERE status = ?1 AND status <> 'synced' AND id > ?2 ORDER BY id LIMIT ?3"
+                    )
+                };
+                let mut stmt = conn.prepare_cached(text).ctx("preparing a link list")?;
                 collect(&mut stmt, &[&status.as_str(), &after_id, &limit])
             } else {
                 let mut stmt = conn

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 /// Declares a closed set of values stored as text: the enum, `as_str`, `parse`, `ALL`, `Display` and serde
 /// names equal to the stored text.
@@ -73,7 +73,7 @@ pub use commit::LinkCommit;
 pub use error::StoreError;
 pub use inbox::{Enqueued, InboxEvent, InboxStatus, NewEvent};
 pub use intents::{Intent, IntentSide, IntentStatus, NewIntent};
-pub use links::{Link, LinkStatus};
+pub use links::{Link, LinkReader, LinkStatus};
 pub use review::{NewReview, Review, ReviewChoice, ReviewStatus};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
@@ -201,23 +201,92 @@ impl Store {
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committed when `f` succeeds, rolled back otherwise.
+    /// Inside a [`Store::transaction`] it runs in a savepoint instead: rolled back alone on failure, made
+    /// durable with the enclosing transaction.
     fn write_tx<T>(
         &mut self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         use sql::Ctx;
         if self.read_only {
             return Err(StoreError::ReadOnly);
         }
         let result = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .ctx("beginning a transaction")?;
-            let value = f(&tx)?;
-            tx.commit().ctx("committing a transaction")?;
-            Ok(value)
+            if self.conn.is_autocommit() {
+                let tx = self
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .ctx("beginning a transaction")?;
+                let value = f(&tx)?;
+                tx.commit().ctx("committing a transaction")?;
+                Ok(value)
+            } else {
+                let sp = self.conn.savepoint().ctx("beginning a savepoint")?;
+                let value = f(&sp)?;
+                sp.commit().ctx("releasing a savepoint")?;
+                Ok(value)
+            }
         })();
         result.map_err(|e: StoreError| e.in_store(&self.path))
+    }
+
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`): every write `f` makes becomes durable together
+    /// when it returns `Ok`, and none does when it returns an error or panics (the panic then continues). Each
+    /// write method called inside still succeeds or fails as a whole (a savepoint), so `f` may handle one
+    /// failure and go on; reads inside see the transaction's own writes. Nested calls simply run `f` in the
+    /// enclosing transaction.
+    ///
+    /// This is the bulk form of the store: thousands of commits in one transaction write each index page
+    /// once instead of once per commit. Other connections wait (up to the busy timeout) to write meanwhile.
+    pub fn transaction<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<T, E>,
+    ) -> Result<T, E> {
+        transaction_of(self, |s| s, f)
+    }
+}
+
+/// [`Store::transaction`] for anything that owns a store (the engine): `store` finds the store in `subject`,
+/// and `f` gets the whole subject.
+pub(crate) fn transaction_of<S, T, E: From<StoreError>>(
+    subject: &mut S,
+    store: impl Fn(&mut S) -> &mut Store,
+    f: impl FnOnce(&mut S) -> Result<T, E>,
+) -> Result<T, E> {
+    use sql::Ctx;
+    let s = store(subject);
+    if s.read_only {
+        return Err(StoreError::ReadOnly.into());
+    }
+    if !s.conn.is_autocommit() {
+        return f(subject);
+    }
+    s.conn
+        .execute_batch("BEGIN IMMEDIATE")
+        .ctx("beginning a transaction")
+        .map_err(|e| e.in_store(&s.path))?;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(subject)));
+    let s = store(subject);
+    match outcome {
+        Ok(Ok(value)) => {
+            if let Err(e) = s.conn.execute_batch("COMMIT") {
+                // A failed COMMIT can leave the transaction open; end it so the store stays usable.
+                let _ = s.conn.execute_batch("ROLLBACK");
+                return Err(StoreError::from_sqlite("committing a transaction", e)
+                    .in_store(&s.path)
+                    .into());
+            }
+            Ok(value)
+        }
+        Ok(Err(e)) => {
+            // `f`'s error is the one to report; a ROLLBACK only fails when SQLite already ended the
+            // transaction itself.
+            let _ = s.conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+        Err(panic) => {
+            let _ = s.conn.execute_batch("ROLLBACK");
+            std::panic::resume_unwind(panic)
+        }
     }
 }

@@ -760,20 +760,20 @@ pub fn workload(n: usize, system: CrmSystem) -> Option<Workload> {
 /// summaries against the manifest; applies and commits each v2 plan and checks that re-planning is empty.
 pub fn check_workload(system: CrmSystem, n: usize) {
     use cosell_core::plan::Summary;
-    let Some(w) = workload(n, system) else {
+    let Some(load) = workload(n, system) else {
         eprintln!("python3 not available: workload test skipped");
         return;
     };
-    let mut e = engine(system.as_str());
-    for ((r1, _), (c1, _)) in w.referrals.iter().zip(&w.crm) {
-        let p = plan(&e, Some(r1), Some(c1));
+    let mut eng = engine(system.as_str());
+    for ((r1, _), (c1, _)) in load.referrals.iter().zip(&load.crm) {
+        let p = plan(&eng, Some(r1), Some(c1));
         assert_eq!(p.summary, Summary::Link, "{p}");
         assert!(p.actions.is_empty(), "{p}");
-        e.commit(&p, &CommitResults::default()).expect("link");
+        eng.commit(&p, &CommitResults::default()).expect("link");
     }
     let mut counts = std::collections::BTreeMap::<&str, u64>::new();
-    for ((r1, r2), (c1, c2)) in w.referrals.iter().zip(&w.crm) {
-        let p = plan(&e, Some(r2), Some(c2));
+    for ((r1, r2), (c1, c2)) in load.referrals.iter().zip(&load.crm) {
+        let p = plan(&eng, Some(r2), Some(c2));
         let kind = match (r1 != r2, c1 != c2) {
             (false, false) => "unchanged",
             (true, false) => "pc_only",
@@ -790,17 +790,17 @@ pub fn check_workload(system: CrmSystem, n: usize) {
             _ => Summary::Conflict,
         };
         assert_eq!(p.summary, want, "{kind}: {p}");
-        let a = apply(system, &p, Some(r2), Some(c2));
-        e.commit(&p, &a.results).expect("commit");
-        let again = plan(&e, a.referral.as_ref(), a.crm.as_ref());
+        let applied = apply(system, &p, Some(r2), Some(c2));
+        eng.commit(&p, &applied.results).expect("commit");
+        let again = plan(&eng, applied.referral.as_ref(), applied.crm.as_ref());
         assert!(again.is_empty(), "{kind} echo: {again}");
     }
     for kind in ["unchanged", "pc_only", "crm_only", "both_same", "conflict"] {
         assert_eq!(
             counts.get(kind).copied().unwrap_or(0),
-            w.manifest[kind].as_u64().expect("manifest count"),
+            load.manifest[kind].as_u64().expect("manifest count"),
             "{kind}: {counts:?} vs {}",
-            w.manifest
+            load.manifest
         );
     }
 }
