@@ -200,9 +200,27 @@ fn dynamics_entity(body: &Body, name: &str) -> Result<(CrmEntity, &'static str),
     }
 }
 
+/// The `type` of a Salesforce `attributes` object, read from its text without building the object.
+#[derive(serde::Deserialize)]
+struct Attributes<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// `attributes.type`, if `attributes` is an object with a text `type`.
+fn attributes_type(body: &Body) -> Option<std::borrow::Cow<'_, str>> {
+    match body.top("attributes") {
+        Field::Raw(text) => serde_json::from_str::<Attributes<'_>>(text).ok()?.kind,
+        Field::Json(json) => json
+            .get("type")
+            .and_then(Json::as_str)
+            .map(std::borrow::Cow::Borrowed),
+        Field::Absent | Field::Container => None,
+    }
+}
+
 fn salesforce_entity(body: &Body, name: &str) -> Result<(CrmEntity, &'static str), RecordError> {
-    let attributes = body.top("attributes").to_json();
-    match attributes.get("type").and_then(Json::as_str) {
+    match attributes_type(body).as_deref() {
         Some("Opportunity") => return Ok((CrmEntity::Opportunity, "Id")),
         Some("Lead") => return Ok((CrmEntity::Lead, "Id")),
         Some(other) => {
