@@ -5,6 +5,7 @@
 mod body;
 mod crm;
 mod ids;
+mod json_scan;
 mod projection;
 mod referral;
 

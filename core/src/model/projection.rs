@@ -1,6 +1,6 @@
 //! Projected parsing: the whole JSON text is parsed and validated once, but nothing is materialized. The
-//! parser records where each projected value sits in the text (its byte span), and field rules read those
-//! spans directly, borrowing strings from the text.
+//! scanner ([`super::json_scan`]) walks the text, and records where each projected value sits in it (its byte
+//! span); field rules read those spans directly, borrowing strings from the text.
 //!
 //! A [`Projection`] is a tree of object keys (and array indexes) built from JSON pointers or CRM field paths;
 //! every node has a slot number, shared by all records parsed with it, so a compiled field rule knows its
@@ -21,6 +21,8 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 
+use super::json_scan::{self, Opened, Scanner, SyntaxError};
+
 /// The parts of a record to read, each with a slot number.
 #[derive(Debug, Clone)]
 pub struct Projection {
@@ -34,20 +36,56 @@ pub struct Projection {
 #[derive(Debug, Clone, Default)]
 struct Node {
     slot: usize,
+    /// The array index this node's key reads as (as `usize` parses it), for when its parent is an array.
+    index: Option<usize>,
     /// Keep the span of this whole value.
     leaf: bool,
     /// Read when only merging a pair (see [`Projection::add_path`]).
     merge: bool,
-    /// Child keys. A record level holds a handful of projected keys, so a linear scan beats hashing each key
-    /// of the input.
+    /// Child keys, in the order they were added.
     children: Vec<(String, Node)>,
+    /// Open-addressing hash table of the children: `1 +` the index in `children`, or 0 for an empty entry.
+    /// Every key of a scanned object is looked up, and a CRM row's root has dozens of projected keys.
+    table: Vec<u32>,
 }
 
 impl Node {
+    /// The child for object key `key`.
+    #[inline]
     fn child(&self, key: &str) -> Option<&Node> {
+        let mask = self.table.len().wrapping_sub(1);
+        let mut at = key_hash(key.as_bytes()) & mask;
+        loop {
+            let entry = *self.table.get(at)?;
+            let (k, node) = self.children.get(entry.checked_sub(1)? as usize)?;
+            if same_bytes(k.as_bytes(), key.as_bytes()) {
+                return Some(node);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Adds a child (its key not yet a child's) and returns its index.
+    fn push_child(&mut self, key: &str, node: Node) -> usize {
+        self.children.push((key.to_owned(), node));
+        // At most half full, so that a probe soon meets an empty entry.
+        let size = (self.children.len() * 2).next_power_of_two().max(8);
+        self.table = vec![0; size];
+        for (i, (k, _)) in self.children.iter().enumerate() {
+            let mut at = key_hash(k.as_bytes()) & (size - 1);
+            while self.table[at] != 0 {
+                at = (at + 1) & (size - 1);
+            }
+            self.table[at] = i as u32 + 1;
+        }
+        self.children.len() - 1
+    }
+
+    /// The child for array element `index`.
+    fn element(&self, index: usize) -> Option<&Node> {
         self.children
             .iter()
-            .find(|(k, _)| k.len() == key.len() && k == key)
+            .find(|(_, n)| n.index == Some(index))
             .map(|(_, n)| n)
     }
 }
@@ -99,14 +137,14 @@ impl Projection {
                 let slot = self.paths.len();
                 self.paths.push(path.clone());
                 self.by_path.insert(path.clone(), slot);
-                node.children.push((
-                    seg.to_owned(),
+                node.push_child(
+                    seg,
                     Node {
                         slot,
+                        index: seg.parse().ok(),
                         ..Node::default()
                     },
-                ));
-                node.children.len() - 1
+                )
             };
             node = &mut node.children[i].1;
             node.merge |= merge;
@@ -141,20 +179,12 @@ impl Projection {
         text: &str,
         merge_only: bool,
     ) -> Result<Vec<Slot>, serde_json::Error> {
-        let mut slots = vec![Slot::Absent; self.paths.len()];
-        let mut de = serde_json::Deserializer::from_str(text);
-        let mut ctx = Scan {
-            slots: &mut slots,
-            base: text.as_ptr() as usize,
+        let mut scan = Scan {
+            slots: vec![Slot::Absent; self.paths.len()],
             merge_only,
         };
-        NodeSeed {
-            node: &self.root,
-            ctx: &mut ctx,
-        }
-        .deserialize(&mut de)?;
-        de.end()?;
-        Ok(slots)
+        json_scan::scan(text, |scanner| scan.value(scanner, &self.root))?;
+        Ok(scan.slots)
     }
 
     /// Parses `text`, which must be a JSON object, and builds the sparse JSON tree of the projected values (for
@@ -192,6 +222,31 @@ impl Projection {
             _ => Map::new(),
         }
     }
+}
+
+/// Whether two short byte strings are equal, eight bytes at a time (calling `memcmp` costs more for keys).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    fn word(chunk: &[u8]) -> u64 {
+        <[u8; 8]>::try_from(chunk).map_or(0, u64::from_ne_bytes)
+    }
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    x.by_ref().zip(y.by_ref()).all(|(p, q)| word(p) == word(q))
+        && x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
+}
+
+/// A cheap hash of a key for [`Node::child`]: its length and three of its bytes, mixed.
+#[inline]
+fn key_hash(key: &[u8]) -> usize {
+    let byte = |i: usize| key.get(i).map_or(0, |&b| u64::from(b));
+    let mixed = key.len() as u64
+        ^ (byte(0) << 8)
+        ^ (byte(key.len() / 2) << 16)
+        ^ (byte(key.len().wrapping_sub(1)) << 24);
+    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize
 }
 
 fn pointer_segments(pointer: &str) -> Vec<String> {
@@ -272,165 +327,79 @@ fn insert_path(root: &mut Json, path: &[String], value: Json) {
     }
 }
 
-struct Scan<'s> {
-    slots: &'s mut Vec<Slot>,
-    base: usize,
+/// The slots found so far in one scan.
+struct Scan {
+    slots: Vec<Slot>,
     merge_only: bool,
 }
 
-impl Scan<'_> {
-    fn span(&self, raw: &RawValue) -> Slot {
-        let text = raw.get();
-        let start = text.as_ptr() as usize - self.base;
-        Slot::Span(start as u32, (start + text.len()) as u32)
+impl Scan {
+    fn set(&mut self, node: &Node, slot: Slot) {
+        if let Some(s) = self.slots.get_mut(node.slot) {
+            *s = slot;
+        }
     }
 
     fn wanted(&self, node: &Node) -> bool {
         !self.merge_only || node.merge
     }
-}
 
-struct NodeSeed<'n, 's, 'c> {
-    node: &'n Node,
-    ctx: &'c mut Scan<'s>,
-}
+    /// Reads the next value as `node`: a leaf's span, and the projected parts inside.
+    fn value(&mut self, scanner: &mut Scanner<'_>, node: &Node) -> Result<(), SyntaxError> {
+        if !node.leaf {
+            return self.children(scanner, node, true);
+        }
+        let (start, end) = if node.children.is_empty() {
+            scanner.skip_value()?
+        } else {
+            // A leaf that is also the parent of other paths: its span, and its children on the way.
+            let start = scanner.value_start();
+            self.children(scanner, node, false)?;
+            (start, scanner.position())
+        };
+        self.set(node, Slot::Span(start as u32, end as u32));
+        Ok(())
+    }
 
-impl<'de> DeserializeSeed<'de> for NodeSeed<'_, '_, '_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        if self.node.leaf {
-            let raw: &'de RawValue = serde::Deserialize::deserialize(d)?;
-            self.ctx.slots[self.node.slot] = self.ctx.span(raw);
-            if !self.node.children.is_empty() {
-                // A leaf that is also the parent of other paths: scan its text again for them.
-                let mut inner = serde_json::Deserializer::from_str(raw.get());
-                inner
-                    .deserialize_any(NodeVisitor {
-                        node: self.node,
-                        ctx: self.ctx,
-                        mark: false,
-                    })
-                    .map_err(serde::de::Error::custom)?;
-            }
+    /// Reads the next value's projected children, skipping the rest; `mark` records that `node` exists when
+    /// the value is an object or array.
+    fn children(
+        &mut self,
+        scanner: &mut Scanner<'_>,
+        node: &Node,
+        mark: bool,
+    ) -> Result<(), SyntaxError> {
+        let opened = scanner.open()?;
+        if opened == Opened::Scalar {
+            scanner.skip_value()?;
             return Ok(());
         }
-        d.deserialize_any(NodeVisitor {
-            node: self.node,
-            ctx: self.ctx,
-            mark: true,
-        })
-    }
-}
-
-/// Finds the child node of a key without allocating for keys that are skipped.
-struct KeySeed<'n>(&'n Node);
-
-impl<'de, 'n> DeserializeSeed<'de> for KeySeed<'n> {
-    type Value = Option<&'n Node>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'n> Visitor<'_> for KeySeed<'n> {
-    type Value = Option<&'n Node>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.0.child(key))
-    }
-}
-
-struct NodeVisitor<'n, 's, 'c> {
-    node: &'n Node,
-    ctx: &'c mut Scan<'s>,
-    /// Record that this inner node exists.
-    mark: bool,
-}
-
-impl NodeVisitor<'_, '_, '_> {
-    fn exists(&mut self) {
-        if self.mark {
-            self.ctx.slots[self.node.slot] = Slot::Container;
+        if mark {
+            self.set(node, Slot::Container);
         }
-    }
-}
-
-impl<'de> Visitor<'de> for NodeVisitor<'_, '_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-        self.exists();
-        while let Some(found) = map.next_key_seed(KeySeed(self.node))? {
-            match found {
-                Some(node) if self.ctx.wanted(node) => {
-                    map.next_value_seed(NodeSeed {
-                        node,
-                        ctx: self.ctx,
-                    })?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
+        if opened == Opened::Object {
+            let mut first = true;
+            while let Some(key) = scanner.next_key(first)? {
+                first = false;
+                match node.child(&key.as_str()) {
+                    Some(child) if self.wanted(child) => self.value(scanner, child)?,
+                    _ => {
+                        scanner.skip_value()?;
+                    }
                 }
             }
-        }
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-        self.exists();
-        let mut i = 0usize;
-        loop {
-            let child = self
-                .node
-                .children
-                .iter()
-                .find(|(k, _)| k.parse::<usize>() == Ok(i))
-                .map(|(_, n)| n);
-            let more = match child {
-                Some(node) if self.ctx.wanted(node) => seq.next_element_seed(NodeSeed {
-                    node,
-                    ctx: self.ctx,
-                })?,
-                _ => seq.next_element::<IgnoredAny>()?.map(|_| ()),
-            };
-            if more.is_none() {
-                return Ok(());
+        } else {
+            let mut index = 0;
+            while scanner.next_element(index == 0)? {
+                match node.element(index) {
+                    Some(child) if self.wanted(child) => self.value(scanner, child)?,
+                    _ => {
+                        scanner.skip_value()?;
+                    }
+                }
+                index += 1;
             }
-            i += 1;
         }
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
         Ok(())
     }
 }
@@ -719,6 +688,30 @@ mod tests {
             "an element that is not an object"
         );
         assert!(member_of_each(r#"[{"id":"a"}"#, "id").is_err(), "truncated");
+    }
+
+    #[test]
+    fn every_key_of_a_wide_level_is_found() {
+        let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
+        let mut p = Projection::new();
+        for key in &keys {
+            p.add_path(&[key.as_str()], false);
+        }
+        let text = format!(
+            "{{{}}}",
+            keys.iter()
+                .rev()
+                .map(|k| format!("\"{k}\":\"{k}\",\"x{k}\":0"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let slots = p.scan(&text, false).expect("valid");
+        for key in &keys {
+            let Slot::Span(a, b) = slots[p.slot_of(&[key]).expect("slot")] else {
+                panic!("{key} not found");
+            };
+            assert_eq!(&text[a as usize..b as usize], format!("\"{key}\""));
+        }
     }
 
     #[test]
