@@ -213,3 +213,24 @@ fn the_pairs_are_distinct() {
     assert_ne!(id(&r0, "id"), id(&r1, "id"));
     assert_ne!(id(&c0, "Id"), id(&c1, "Id"));
 }
+
+#[test]
+fn an_explicit_transaction_commits_or_rolls_back() -> Result<(), Error> {
+    let store = TempStore::new("explicit");
+    let mut engine = store.engine();
+    engine.begin_transaction()?;
+    let again = engine.begin_transaction().expect_err("one at a time");
+    assert!(again.to_string().contains("already open"), "{again}");
+    link(&mut engine, 0)?;
+    engine.rollback_transaction()?;
+    assert!(!linked(&engine, 0));
+    engine.begin_transaction()?;
+    link(&mut engine, 1)?;
+    engine.commit_transaction()?;
+    let none = engine.commit_transaction().expect_err("nothing open");
+    assert!(none.to_string().contains("no transaction"), "{none}");
+    drop(engine);
+    let engine = store.engine();
+    assert!(!linked(&engine, 0) && linked(&engine, 1));
+    Ok(())
+}

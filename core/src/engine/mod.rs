@@ -145,6 +145,23 @@ impl Engine {
         crate::store::transaction_of(self, |e| &mut e.store, f)
     }
 
+    /// Opens a transaction that stays open across calls: the explicit form of [`Engine::transaction`] (see
+    /// [`Store::begin_transaction`]). End it with [`Engine::commit_transaction`] or
+    /// [`Engine::rollback_transaction`].
+    pub fn begin_transaction(&mut self) -> Result<(), Error> {
+        Ok(self.store.begin_transaction()?)
+    }
+
+    /// Commits the transaction [`Engine::begin_transaction`] opened.
+    pub fn commit_transaction(&mut self) -> Result<(), Error> {
+        Ok(self.store.commit_transaction()?)
+    }
+
+    /// Rolls back the transaction [`Engine::begin_transaction`] opened.
+    pub fn rollback_transaction(&mut self) -> Result<(), Error> {
+        Ok(self.store.rollback_transaction()?)
+    }
+
     /// The store, for writes outside plans (cursors, inbox, intents).
     pub fn store_mut(&mut self) -> &mut Store {
         &mut self.store

@@ -244,6 +244,61 @@ impl Store {
     ) -> Result<T, E> {
         transaction_of(self, |s| s, f)
     }
+
+    /// True while a transaction is open on this store's connection.
+    pub fn in_transaction(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
+    /// Opens a write transaction (`BEGIN IMMEDIATE`) that stays open across calls until
+    /// [`Store::commit_transaction`] or [`Store::rollback_transaction`]: the explicit form of
+    /// [`Store::transaction`], for callers that cannot pass a closure (the C API). Writes inside behave as in
+    /// [`Store::transaction`]. Fails with [`StoreError::InvalidState`] when a transaction is already open.
+    pub fn begin_transaction(&mut self) -> Result<(), StoreError> {
+        use sql::Ctx;
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        if self.in_transaction() {
+            return Err(StoreError::InvalidState {
+                what: "transaction",
+                detail: "a transaction is already open on this store".into(),
+            });
+        }
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .ctx("beginning a transaction")
+            .map_err(|e| e.in_store(&self.path))
+    }
+
+    /// Commits the transaction [`Store::begin_transaction`] opened: its writes become durable together. A
+    /// failed COMMIT rolls the transaction back so that the store stays usable. Fails with
+    /// [`StoreError::InvalidState`] when no transaction is open.
+    pub fn commit_transaction(&mut self) -> Result<(), StoreError> {
+        self.end_transaction("COMMIT", "committing a transaction")
+    }
+
+    /// Rolls back the transaction [`Store::begin_transaction`] opened: none of its writes stays. Fails with
+    /// [`StoreError::InvalidState`] when no transaction is open.
+    pub fn rollback_transaction(&mut self) -> Result<(), StoreError> {
+        self.end_transaction("ROLLBACK", "rolling back a transaction")
+    }
+
+    fn end_transaction(&mut self, sql: &str, what: &'static str) -> Result<(), StoreError> {
+        if !self.in_transaction() {
+            return Err(StoreError::InvalidState {
+                what: "transaction",
+                detail: "no transaction is open on this store".into(),
+            });
+        }
+        if let Err(e) = self.conn.execute_batch(sql) {
+            if self.in_transaction() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            return Err(StoreError::from_sqlite(what, e).in_store(&self.path));
+        }
+        Ok(())
+    }
 }
 
 /// [`Store::transaction`] for anything that owns a store (the engine): `store` finds the store in `subject`,
@@ -253,39 +308,29 @@ pub(crate) fn transaction_of<S, T, E: From<StoreError>>(
     store: impl Fn(&mut S) -> &mut Store,
     f: impl FnOnce(&mut S) -> Result<T, E>,
 ) -> Result<T, E> {
-    use sql::Ctx;
     let s = store(subject);
     if s.read_only {
         return Err(StoreError::ReadOnly.into());
     }
-    if !s.conn.is_autocommit() {
+    if s.in_transaction() {
         return f(subject);
     }
-    s.conn
-        .execute_batch("BEGIN IMMEDIATE")
-        .ctx("beginning a transaction")
-        .map_err(|e| e.in_store(&s.path))?;
+    s.begin_transaction()?;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(subject)));
     let s = store(subject);
     match outcome {
         Ok(Ok(value)) => {
-            if let Err(e) = s.conn.execute_batch("COMMIT") {
-                // A failed COMMIT can leave the transaction open; end it so the store stays usable.
-                let _ = s.conn.execute_batch("ROLLBACK");
-                return Err(StoreError::from_sqlite("committing a transaction", e)
-                    .in_store(&s.path)
-                    .into());
-            }
+            s.commit_transaction()?;
             Ok(value)
         }
         Ok(Err(e)) => {
             // `f`'s error is the one to report; a ROLLBACK only fails when SQLite already ended the
             // transaction itself.
-            let _ = s.conn.execute_batch("ROLLBACK");
+            let _ = s.rollback_transaction();
             Err(e)
         }
         Err(panic) => {
-            let _ = s.conn.execute_batch("ROLLBACK");
+            let _ = s.rollback_transaction();
             std::panic::resume_unwind(panic)
         }
     }
