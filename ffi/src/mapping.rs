@@ -1,0 +1,239 @@
+//! `cosell_mapping`: a compiled field mapping (a built-in profile, or mapping JSON/TOML text), validated when it
+//! is made, and what it can tell about itself.
+//!
+//! A `cosell_mapping` is immutable: it may be used by several threads at once, and freed once no call uses it.
+
+use std::ffi::c_char;
+
+use cosell_core::Mapping;
+
+use crate::handle::{Handle, check_out, try_ref};
+use crate::panic::boundary;
+use crate::text::{self, into_c};
+use crate::{cosell_status, fail_into};
+
+/// A compiled, validated field mapping (opaque). Immutable: may be shared between threads.
+#[allow(non_camel_case_types)]
+pub struct cosell_mapping {
+    _private: [u8; 0],
+}
+
+impl Handle for cosell_mapping {
+    type Inner = Mapping;
+}
+
+/// The format of mapping text.
+#[allow(non_camel_case_types)]
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum cosell_mapping_format {
+    /// JSON (the format of `core/mapping.schema.json`).
+    Json = 0,
+    /// TOML with the same structure.
+    Toml = 1,
+}
+
+/// Loads a built-in profile (`"salesforce"` or `"dynamics365"`).
+///
+/// On success writes a new mapping to `*mapping_out` (free it with `cosell_mapping_free`). On failure writes
+/// nothing to it, and writes the message into `error_buf` (`error_len` bytes, NUL-terminated, cut to fit) when
+/// `error_buf` is not NULL.
+///
+/// # Safety
+/// `name` is a NUL-terminated string; `mapping_out` points to writable storage for a pointer; `error_buf` is NULL
+/// or points to `error_len` writable bytes.
+#[must_use = "a cosell_status says whether the call failed"]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cosell_mapping_builtin(
+    name: *const c_char,
+    mapping_out: *mut *mut cosell_mapping,
+    error_buf: *mut c_char,
+    error_len: usize,
+) -> cosell_status {
+    boundary(|| {
+        check_out!(mapping_out);
+        // SAFETY: by contract.
+        let result = unsafe { text::c_str(name) }
+            .map_err(|s| (s, s.text().trim_end_matches('\0').to_owned()))
+            .and_then(|name| Mapping::builtin(name).map_err(|e| fail_into(&e.into())));
+        // SAFETY: by contract.
+        unsafe { finish(result, mapping_out, error_buf, error_len) }
+    })
+}
+
+/// Loads and validates a mapping from JSON or TOML text (`text` of `len` bytes, UTF-8). The text may `extend` a
+/// built-in profile and override its fields. An invalid mapping fails with a message that names the rule and what
+/// is wrong (`COSELL_STATUS_MAPPING_INVALID_RULE`, `_PARSE`, `_UNKNOWN_PROFILE`).
+///
+/// Out-params and the error buffer as in `cosell_mapping_builtin`.
+///
+/// # Safety
+/// `text` points to `len` readable bytes; `mapping_out` points to writable storage for a pointer; `error_buf` is
+/// NULL or points to `error_len` writable bytes.
+#[must_use = "a cosell_status says whether the call failed"]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cosell_mapping_from_text(
+    text: *const c_char,
+    len: usize,
+    format: cosell_mapping_format,
+    mapping_out: *mut *mut cosell_mapping,
+    error_buf: *mut c_char,
+    error_len: usize,
+) -> cosell_status {
+    boundary(|| {
+        check_out!(mapping_out);
+        // SAFETY: by contract.
+        let result = unsafe { required_bytes(text, len) }.and_then(|t| {
+            match format {
+                cosell_mapping_format::Json => Mapping::from_json_str(t),
+                cosell_mapping_format::Toml => Mapping::from_toml_str(t),
+            }
+            .map_err(|e| fail_into(&e.into()))
+        });
+        // SAFETY: by contract.
+        unsafe { finish(result, mapping_out, error_buf, error_len) }
+    })
+}
+
+/// A new mapping: `overrides` (partial mapping JSON, `len` bytes: `{"fields": {"deal_value": {"crm":
+/// "Expected_Revenue__c"}}}`; `null` or `false` for a field removes it) laid over `base`, validated. `base` is
+/// unchanged.
+///
+/// Out-params and the error buffer as in `cosell_mapping_builtin`.
+///
+/// # Safety
+/// `base` is a live mapping; `overrides` points to `len` readable bytes; `mapping_out` points to writable storage
+/// for a pointer; `error_buf` is NULL or points to `error_len` writable bytes.
+#[must_use = "a cosell_status says whether the call failed"]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cosell_mapping_override(
+    base: *const cosell_mapping,
+    overrides: *const c_char,
+    len: usize,
+    mapping_out: *mut *mut cosell_mapping,
+    error_buf: *mut c_char,
+    error_len: usize,
+) -> cosell_status {
+    boundary(|| {
+        let base = try_ref!(cosell_mapping, base);
+        check_out!(mapping_out);
+        // SAFETY: by contract.
+        let result = unsafe { required_bytes(overrides, len) }
+            .and_then(|t| base.override_with(t).map_err(|e| fail_into(&e.into())));
+        // SAFETY: by contract.
+        unsafe { finish(result, mapping_out, error_buf, error_len) }
+    })
+}
+
+/// The resolved mapping as JSON (every field with its rule, no `extends`): what a user could write to get exactly
+/// this mapping. On success writes a string to `*json_out` (free it with `cosell_string_free`).
+///
+/// # Safety
+/// `mapping` is a live mapping; `json_out` points to writable storage for a pointer.
+#[must_use = "a cosell_status says whether the call failed"]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cosell_mapping_to_json(
+    mapping: *const cosell_mapping,
+    json_out: *mut *mut c_char,
+) -> cosell_status {
+    boundary(|| {
+        let mapping = try_ref!(cosell_mapping, mapping);
+        check_out!(json_out);
+        let out = into_c(mapping.to_json());
+        if out.is_null() {
+            return cosell_status::Panic;
+        }
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { *json_out = out };
+        cosell_status::Ok
+    })
+}
+
+/// The CRM the mapping is for: `"salesforce"` or `"dynamics365"` (static text; do not free). NULL when `mapping`
+/// is NULL.
+///
+/// # Safety
+/// `mapping` is NULL or a live mapping.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cosell_mapping_crm(mapping: *const cosell_mapping) -> *const c_char {
+    boundary(|| {
+        // SAFETY: by contract.
+        match unsafe { cosell_mapping::try_ref(mapping) } {
+            Some(m) => match m.crm() {
+                cosell_core::model::CrmSystem::Salesforce => c"salesforce".as_ptr(),
+                cosell_core::model::CrmSystem::Dynamics365 => c"dynamics365".as_ptr(),
+            },
+            None => std::ptr::null(),
+        }
+    })
+}
+
+/// The names of the built-in profiles as a JSON array (`["dynamics365","salesforce"]`). On success writes a string
+/// to `*json_out` (free it with `cosell_string_free`).
+///
+/// # Safety
+/// `json_out` points to writable storage for a pointer.
+#[must_use = "a cosell_status says whether the call failed"]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cosell_mapping_builtin_names(json_out: *mut *mut c_char) -> cosell_status {
+    boundary(|| {
+        check_out!(json_out);
+        let names = serde_json::to_string(&Mapping::builtin_names()).unwrap_or_default();
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { *json_out = into_c(names) };
+        cosell_status::Ok
+    })
+}
+
+/// Frees a mapping. NULL is a no-op. Engines opened with it keep their own copy.
+///
+/// # Safety
+/// `mapping` is NULL or a live mapping, not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cosell_mapping_free(mapping: *mut cosell_mapping) {
+    // SAFETY: by contract.
+    boundary(|| unsafe { cosell_mapping::free(mapping) });
+}
+
+/// A required pointer + length text argument.
+///
+/// # Safety
+/// `ptr` is NULL or points to `len` readable bytes.
+unsafe fn required_bytes<'a>(
+    ptr: *const c_char,
+    len: usize,
+) -> Result<&'a str, (cosell_status, String)> {
+    // SAFETY: forwarded contract.
+    match unsafe { text::opt_bytes_str(ptr, len) } {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err((
+            cosell_status::NullArgument,
+            "the text argument is NULL".to_owned(),
+        )),
+        Err(s) => Err((s, s.text().trim_end_matches('\0').to_owned())),
+    }
+}
+
+/// Writes a new mapping or the error of a constructor.
+///
+/// # Safety
+/// `out` is non-NULL and writable; `error_buf` is NULL or has `error_len` writable bytes.
+unsafe fn finish(
+    result: Result<Mapping, (cosell_status, String)>,
+    out: *mut *mut cosell_mapping,
+    error_buf: *mut c_char,
+    error_len: usize,
+) -> cosell_status {
+    match result {
+        Ok(mapping) => {
+            // SAFETY: `out` checked non-NULL by the caller; writable by contract.
+            unsafe { *out = cosell_mapping::into_raw(mapping) };
+            cosell_status::Ok
+        }
+        Err((status, msg)) => {
+            // SAFETY: by contract.
+            unsafe { text::write_error(error_buf, error_len, &msg) };
+            status
+        }
+    }
+}
