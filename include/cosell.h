@@ -371,6 +371,19 @@ cosell_status cosell_engine_link(struct cosell_engine *engine,
                                  const char *referral_id,
                                  char **link_out);
 
+// The link of a CRM record as JSON, or `null` when the record is not linked: `entity` is `"opportunity"` or
+// `"lead"`, `crm_id` the record's id (both NUL-terminated). On success writes it to `*link_out` (free it with
+// `cosell_string_free`).
+//
+// # Safety
+// `engine` is a live engine; `entity` and `crm_id` are NUL-terminated; `link_out` points to writable storage for
+// a pointer.
+COSELL_MUST_USE
+cosell_status cosell_engine_link_by_crm(struct cosell_engine *engine,
+                                        const char *entity,
+                                        const char *crm_id,
+                                        char **link_out);
+
 // Up to `limit` links with an id greater than `after_id` as a JSON array, by id, optionally only those in
 // `status` (`"synced"`, `"pending"`, `"error"`, `"conflict"`, `"orphaned"`; NULL for all). Page through all
 // links by passing the last id of one page as the `after_id` of the next (start at 0). On success writes the
@@ -421,6 +434,21 @@ COSELL_MUST_USE
 cosell_status cosell_mapping_from_text(const char *text,
                                        size_t len,
                                        cosell_mapping_format format,
+                                       struct cosell_mapping **mapping_out,
+                                       char *error_buf,
+                                       size_t error_len);
+
+// Loads and validates a mapping file (`path`, NUL-terminated): TOML when its name ends in `.toml`, JSON
+// otherwise. Errors as in `cosell_mapping_from_text`, plus `COSELL_STATUS_MAPPING_IO` when the file cannot be
+// read.
+//
+// Out-params and the error buffer as in `cosell_mapping_builtin`.
+//
+// # Safety
+// `path` is a NUL-terminated string; `mapping_out` points to writable storage for a pointer; `error_buf` is NULL
+// or points to `error_len` writable bytes.
+COSELL_MUST_USE
+cosell_status cosell_mapping_from_file(const char *path,
                                        struct cosell_mapping **mapping_out,
                                        char *error_buf,
                                        size_t error_len);

@@ -6,6 +6,7 @@
 use std::ffi::{CString, c_char};
 
 use cosell_core::engine::CommitResults;
+use cosell_core::model::CrmEntity;
 use cosell_core::store::{AuditQuery, LinkStatus, ReviewChoice, ReviewStatus};
 use cosell_core::{Engine, Error};
 use serde::Serialize;
@@ -614,6 +615,46 @@ pub unsafe extern "C" fn cosell_engine_link(
             let link = engine
                 .store()
                 .link_by_referral(id)
+                .map_err(|e| core(e.into()))?;
+            json_out(&link, link_out)
+        })
+    })
+}
+
+/// The link of a CRM record as JSON, or `null` when the record is not linked: `entity` is `"opportunity"` or
+/// `"lead"`, `crm_id` the record's id (both NUL-terminated). On success writes it to `*link_out` (free it with
+/// `cosell_string_free`).
+///
+/// # Safety
+/// `engine` is a live engine; `entity` and `crm_id` are NUL-terminated; `link_out` points to writable storage for
+/// a pointer.
+#[must_use = "a cosell_status says whether the call failed"]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cosell_engine_link_by_crm(
+    engine: *mut cosell_engine,
+    entity: *const c_char,
+    crm_id: *const c_char,
+    link_out: *mut *mut c_char,
+) -> cosell_status {
+    boundary(|| {
+        let state = try_mut!(cosell_engine, engine);
+        check_out!(link_out);
+        state.run(|engine| {
+            // SAFETY: by contract.
+            let entity = unsafe { c_str(entity, "entity") }?
+                .ok_or_else(|| arg(cosell_status::NullArgument, "entity"))?;
+            let entity = CrmEntity::parse(entity).ok_or_else(|| {
+                (
+                    cosell_status::InvalidArgument,
+                    format!("entity {entity:?}: expected opportunity or lead"),
+                )
+            })?;
+            // SAFETY: by contract.
+            let id = unsafe { c_str(crm_id, "crm_id") }?
+                .ok_or_else(|| arg(cosell_status::NullArgument, "crm_id"))?;
+            let link = engine
+                .store()
+                .link_by_crm(entity, id)
                 .map_err(|e| core(e.into()))?;
             json_out(&link, link_out)
         })

@@ -95,6 +95,34 @@ pub unsafe extern "C" fn cosell_mapping_from_text(
     })
 }
 
+/// Loads and validates a mapping file (`path`, NUL-terminated): TOML when its name ends in `.toml`, JSON
+/// otherwise. Errors as in `cosell_mapping_from_text`, plus `COSELL_STATUS_MAPPING_IO` when the file cannot be
+/// read.
+///
+/// Out-params and the error buffer as in `cosell_mapping_builtin`.
+///
+/// # Safety
+/// `path` is a NUL-terminated string; `mapping_out` points to writable storage for a pointer; `error_buf` is NULL
+/// or points to `error_len` writable bytes.
+#[must_use = "a cosell_status says whether the call failed"]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cosell_mapping_from_file(
+    path: *const c_char,
+    mapping_out: *mut *mut cosell_mapping,
+    error_buf: *mut c_char,
+    error_len: usize,
+) -> cosell_status {
+    boundary(|| {
+        check_out!(mapping_out);
+        // SAFETY: by contract.
+        let result = unsafe { text::c_str(path) }
+            .map_err(|s| (s, format!("path: {}", s.text().trim_end_matches('\0'))))
+            .and_then(|path| Mapping::from_file(path).map_err(|e| fail_into(&e.into())));
+        // SAFETY: by contract.
+        unsafe { finish(result, mapping_out, error_buf, error_len) }
+    })
+}
+
 /// A new mapping: `overrides` (partial mapping JSON, `len` bytes: `{"fields": {"deal_value": {"crm":
 /// "Expected_Revenue__c"}}}`; `null` or `false` for a field removes it) laid over `base`, validated. `base` is
 /// unchanged.

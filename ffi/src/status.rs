@@ -251,4 +251,21 @@ mod tests {
                 .collect::<Vec<_>>()
         );
     }
+
+    #[test]
+    fn core_errors_get_their_own_status() {
+        use cosell_core::store::StoreError;
+        use cosell_core::{Engine, Mapping};
+        let of = |e: Error| cosell_status::of(&e);
+        assert_eq!(of(StoreError::Busy.into()), cosell_status::StoreBusy);
+        assert_eq!(of(StoreError::ReadOnly.into()), cosell_status::StoreReadOnly);
+        let unknown = Mapping::builtin("nope").expect_err("no such profile");
+        assert_eq!(of(unknown.into()), cosell_status::MappingUnknownProfile);
+        let engine = Engine::open(":memory:", Mapping::builtin("salesforce").expect("profile"))
+            .expect("in-memory store");
+        let bad = engine.plan_json(Some("{"), None).expect_err("malformed");
+        assert_eq!(of(bad), cosell_status::RecordInvalidJson);
+        let none = engine.plan_json(None, None).expect_err("nothing to plan");
+        assert_eq!(of(none), cosell_status::RecordMismatch);
+    }
 }
