@@ -250,9 +250,11 @@ cosell_status cosell_engine_plan_many(struct cosell_engine *engine,
 // version, the link's status, the audit rows and queued reviews, in one transaction.
 //
 // `results_json` (`results_len` bytes) says what happened to each side the plan writes, or is NULL when the plan
-// writes nothing: `{"crm": {"applied": {"id": "006...", "version": {"etag": ..., "modified": ..., "stamp":
-// ...}}}, "partner_center": {"failed": {"kind": "throttled", "message": "..."}}, "cause": "event:..."}`. Report
-// the version each side has after the write, so that the next plan of the pair is empty.
+// writes nothing: `{"crm": {"outcome": "applied", "id": "006...", "version": {"etag": ..., "modified": ...,
+// "stamp": ...}}, "partner_center": {"outcome": "failed", "kind": "throttled", "message": "..."}, "cause":
+// "event:..."}` (`id` only for a created record; unknown keys are refused). Report the version each side has after
+// the write, so that the next plan of the pair is empty. Which sides a plan writes: `cosell_plan_writes_crm`,
+// `cosell_plan_writes_partner_center`.
 //
 // On success writes the commit report (`{"link_id": 1, "status": "synced", "summary": "link", "audit_rows":
 // 1}`) to `*report_out` when `report_out` is not NULL (free it with `cosell_string_free`). A plan whose link
@@ -421,7 +423,8 @@ cosell_status cosell_mapping_builtin(const char *name,
                                      char *error_buf,
                                      size_t error_len);
 
-// Loads and validates a mapping from JSON or TOML text (`text` of `len` bytes, UTF-8). The text may `extend` a
+// Loads and validates a mapping from JSON or TOML text (`text` of `len` bytes, UTF-8); `format` is a
+// `cosell_mapping_format` (another number is `COSELL_STATUS_INVALID_ARGUMENT`). The text may `extend` a
 // built-in profile and override its fields. An invalid mapping fails with a message that names the rule and what
 // is wrong (`COSELL_STATUS_MAPPING_INVALID_RULE`, `_PARSE`, `_UNKNOWN_PROFILE`).
 //
@@ -433,22 +436,7 @@ cosell_status cosell_mapping_builtin(const char *name,
 COSELL_MUST_USE
 cosell_status cosell_mapping_from_text(const char *text,
                                        size_t len,
-                                       cosell_mapping_format format,
-                                       struct cosell_mapping **mapping_out,
-                                       char *error_buf,
-                                       size_t error_len);
-
-// Loads and validates a mapping file (`path`, NUL-terminated): TOML when its name ends in `.toml`, JSON
-// otherwise. Errors as in `cosell_mapping_from_text`, plus `COSELL_STATUS_MAPPING_IO` when the file cannot be
-// read.
-//
-// Out-params and the error buffer as in `cosell_mapping_builtin`.
-//
-// # Safety
-// `path` is a NUL-terminated string; `mapping_out` points to writable storage for a pointer; `error_buf` is NULL
-// or points to `error_len` writable bytes.
-COSELL_MUST_USE
-cosell_status cosell_mapping_from_file(const char *path,
+                                       uint32_t format,
                                        struct cosell_mapping **mapping_out,
                                        char *error_buf,
                                        size_t error_len);
@@ -531,6 +519,20 @@ const char *cosell_plan_summary(const struct cosell_plan *plan);
 // # Safety
 // `plan` is NULL or a live plan.
 bool cosell_plan_is_empty(const struct cosell_plan *plan);
+
+// True when the plan writes the CRM (creates, updates or closes a record, stamps the referral id): commit it with
+// a `"crm"` result. False when `plan` is NULL.
+//
+// # Safety
+// `plan` is NULL or a live plan.
+bool cosell_plan_writes_crm(const struct cosell_plan *plan);
+
+// True when the plan writes Partner Center (creates or updates the referral): commit it with a
+// `"partner_center"` result. False when `plan` is NULL.
+//
+// # Safety
+// `plan` is NULL or a live plan.
+bool cosell_plan_writes_partner_center(const struct cosell_plan *plan);
 
 // A plan back from the JSON `cosell_plan_to_json` gave (`len` bytes), to commit it later. On success writes a new
 // plan to `*plan_out` (free it with `cosell_plan_free`); on failure writes the message into `error_buf`

@@ -202,3 +202,33 @@ fn every_error_has_a_stable_kind_and_detail_kind() {
     });
     assert_eq!(stale.detail_kind(), "stale_plan");
 }
+
+#[test]
+fn a_plan_is_committed_only_by_an_engine_of_its_crm() {
+    let sf = engine("salesforce");
+    let r = referral();
+    let p = plan(&sf, Some(&r), Some(&sf_opportunity(&r)));
+    let mut dy = engine("dynamics365");
+    let err = dy
+        .commit(&p, &CommitResults::default())
+        .expect_err("a Salesforce plan on a Dynamics 365 engine");
+    assert_eq!(err.detail_kind(), "mismatch", "{err}");
+    assert!(
+        err.to_string().contains("is for salesforce") && err.to_string().contains("dynamics365"),
+        "{err}"
+    );
+    assert!(dy.store().link_by_referral(RID).expect("read").is_none());
+}
+
+#[test]
+fn results_json_refuses_unknown_keys() {
+    let ok: CommitResults = serde_json::from_value(json!({
+        "crm": {"outcome": "applied", "version": {"stamp": "2026-11-02T09:00:00.000+0000"}},
+        "cause": "manual"
+    }))
+    .expect("the documented form");
+    assert!(ok.crm.is_some() && ok.partner_center.is_none());
+    let typo = serde_json::from_value::<CommitResults>(json!({"CRM": {"outcome": "applied"}}))
+        .expect_err("a misspelt side");
+    assert!(typo.to_string().contains("unknown field"), "{typo}");
+}

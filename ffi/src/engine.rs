@@ -11,7 +11,7 @@ use cosell_core::store::{AuditQuery, LinkStatus, ReviewChoice, ReviewStatus};
 use cosell_core::{Engine, Error};
 use serde::Serialize;
 
-use crate::handle::{Handle, check_out, try_mut, try_ref};
+use crate::handle::{Handle, try_mut};
 use crate::mapping::cosell_mapping;
 use crate::panic::boundary;
 use crate::plan::cosell_plan;
@@ -90,6 +90,46 @@ fn bad_json(what: &str, expected: &str, e: &serde_json::Error) -> Failure {
     )
 }
 
+/// The documented form of the results of `cosell_engine_commit`, for messages.
+const RESULTS_FORM: &str = "an object with any of \"partner_center\" and \"crm\" (each {\"outcome\": \"applied\", \
+     \"id\": ..., \"version\": {...}} or {\"outcome\": \"failed\", \"kind\": ..., \"message\": ...}) and \"cause\"";
+
+/// `COSELL_STATUS_NULL_ARGUMENT` naming `name` when `ptr` is NULL.
+fn need<T>(ptr: *mut T, name: &str) -> Result<(), Failure> {
+    if ptr.is_null() {
+        Err((cosell_status::NullArgument, format!("{name} is NULL")))
+    } else {
+        Ok(())
+    }
+}
+
+/// Borrows a plan argument.
+///
+/// # Safety
+/// `ptr` is NULL or a live plan.
+unsafe fn plan_arg<'a>(ptr: *const cosell_plan) -> Result<&'a cosell_core::Plan, Failure> {
+    // SAFETY: forwarded contract.
+    unsafe { cosell_plan::try_ref(ptr) }
+        .ok_or_else(|| (cosell_status::NullArgument, "plan is NULL".to_owned()))
+}
+
+/// Parses a JSON object argument (a JSON array or scalar is refused, as are unknown keys).
+fn parse_object<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &str,
+    expected: &str,
+) -> Result<T, Failure> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| bad_json(what, expected, &e))?;
+    if !value.is_object() {
+        return Err((
+            cosell_status::InvalidArgument,
+            format!("{what}: not a JSON object; expected {expected}"),
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| bad_json(what, expected, &e))
+}
+
 /// Gives a value to C as JSON.
 fn json_out(value: &impl Serialize, out: *mut *mut c_char) -> Result<(), Failure> {
     let text = serde_json::to_string(value).map_err(|e| {
@@ -145,12 +185,15 @@ pub unsafe extern "C" fn cosell_engine_open(
     error_len: usize,
 ) -> cosell_status {
     boundary(|| {
-        let mapping = try_ref!(cosell_mapping, mapping);
-        check_out!(engine_out);
-        // SAFETY: by contract.
-        let opened = unsafe { text::c_str(path) }
-            .map_err(|s| arg(s, "path"))
-            .and_then(|path| Engine::open(path, mapping.clone()).map_err(core));
+        let opened = (|| {
+            // SAFETY: by contract.
+            let mapping = unsafe { cosell_mapping::try_ref(mapping) }
+                .ok_or_else(|| (cosell_status::NullArgument, "mapping is NULL".to_owned()))?;
+            need(engine_out, "engine_out")?;
+            // SAFETY: by contract.
+            let path = unsafe { text::c_str(path) }.map_err(|s| arg(s, "path"))?;
+            Engine::open(path, mapping.clone()).map_err(core)
+        })();
         match opened {
             Ok(engine) => {
                 let state = EngineState {
@@ -217,8 +260,8 @@ pub unsafe extern "C" fn cosell_engine_plan(
 ) -> cosell_status {
     boundary(|| {
         let state = try_mut!(cosell_engine, engine);
-        check_out!(plan_out);
         state.run(|engine| {
+            need(plan_out, "plan_out")?;
             // SAFETY: by contract.
             let referral = unsafe { bytes(referral, referral_len, "referral") }?;
             // SAFETY: by contract.
@@ -258,7 +301,13 @@ pub unsafe extern "C" fn cosell_engine_plan_many(
             state.last_error = CString::default();
             return cosell_status::Ok;
         }
-        check_out!(pairs, plans_out, statuses_out);
+        if let Err((status, msg)) = need(pairs.cast_mut(), "pairs")
+            .and(need(plans_out, "plans_out"))
+            .and(need(statuses_out, "statuses_out"))
+        {
+            state.last_error = message(&msg);
+            return status;
+        }
         if count > isize::MAX as usize / size_of::<cosell_pair>() {
             state.last_error = message("count: larger than any array");
             return cosell_status::InvalidArgument;
@@ -331,9 +380,11 @@ pub unsafe extern "C" fn cosell_engine_plan_many(
 /// version, the link's status, the audit rows and queued reviews, in one transaction.
 ///
 /// `results_json` (`results_len` bytes) says what happened to each side the plan writes, or is NULL when the plan
-/// writes nothing: `{"crm": {"applied": {"id": "006...", "version": {"etag": ..., "modified": ..., "stamp":
-/// ...}}}, "partner_center": {"failed": {"kind": "throttled", "message": "..."}}, "cause": "event:..."}`. Report
-/// the version each side has after the write, so that the next plan of the pair is empty.
+/// writes nothing: `{"crm": {"outcome": "applied", "id": "006...", "version": {"etag": ..., "modified": ...,
+/// "stamp": ...}}, "partner_center": {"outcome": "failed", "kind": "throttled", "message": "..."}, "cause":
+/// "event:..."}` (`id` only for a created record; unknown keys are refused). Report the version each side has after
+/// the write, so that the next plan of the pair is empty. Which sides a plan writes: `cosell_plan_writes_crm`,
+/// `cosell_plan_writes_partner_center`.
 ///
 /// On success writes the commit report (`{"link_id": 1, "status": "synced", "summary": "link", "audit_rows":
 /// 1}`) to `*report_out` when `report_out` is not NULL (free it with `cosell_string_free`). A plan whose link
@@ -353,18 +404,13 @@ pub unsafe extern "C" fn cosell_engine_commit(
 ) -> cosell_status {
     boundary(|| {
         let state = try_mut!(cosell_engine, engine);
-        let plan = try_ref!(cosell_plan, plan);
         state.run(|engine| {
+            // SAFETY: by contract.
+            let plan = unsafe { plan_arg(plan) }?;
             // SAFETY: by contract.
             let results = match unsafe { bytes(results_json, results_len, "results") }? {
                 None => CommitResults::default(),
-                Some(text) => serde_json::from_str(text).map_err(|e| {
-                    bad_json(
-                        "results",
-                        "{\"partner_center\": {\"applied\": {...}} or {\"failed\": {...}}, \"crm\": ..., \"cause\": ...}",
-                        &e,
-                    )
-                })?,
+                Some(text) => parse_object(text, "results", RESULTS_FORM)?,
             };
             let report = engine.commit(plan, &results).map_err(core)?;
             if !report_out.is_null() {
@@ -392,8 +438,9 @@ pub unsafe extern "C" fn cosell_engine_record_dry_run(
 ) -> cosell_status {
     boundary(|| {
         let state = try_mut!(cosell_engine, engine);
-        let plan = try_ref!(cosell_plan, plan);
         state.run(|engine| {
+            // SAFETY: by contract.
+            let plan = unsafe { plan_arg(plan) }?;
             // SAFETY: by contract.
             let cause = unsafe { c_str(cause, "cause") }?;
             let rows = engine.record_dry_run(plan, cause).map_err(core)?;
@@ -466,18 +513,16 @@ pub unsafe extern "C" fn cosell_engine_audit(
 ) -> cosell_status {
     boundary(|| {
         let state = try_mut!(cosell_engine, engine);
-        check_out!(rows_out);
         state.run(|engine| {
+            need(rows_out, "rows_out")?;
             // SAFETY: by contract.
             let query: AuditQuery = match unsafe { bytes(query_json, query_len, "query") }? {
                 None => AuditQuery::default(),
-                Some(text) => serde_json::from_str(text).map_err(|e| {
-                    bad_json(
-                        "audit query",
-                        "{\"referral_id\", \"link_id\", \"since\", \"until\", \"limit\"} (each optional)",
-                        &e,
-                    )
-                })?,
+                Some(text) => parse_object(
+                    text,
+                    "audit query",
+                    "an object with any of \"referral_id\", \"link_id\", \"since\", \"until\", \"limit\"",
+                )?,
             };
             let rows = engine.audit(&query).map_err(core)?;
             json_out(&rows, rows_out)
@@ -502,8 +547,8 @@ pub unsafe extern "C" fn cosell_engine_reviews(
 ) -> cosell_status {
     boundary(|| {
         let state = try_mut!(cosell_engine, engine);
-        check_out!(reviews_out);
         state.run(|engine| {
+            need(reviews_out, "reviews_out")?;
             // SAFETY: by contract.
             let status = match unsafe { c_str(status, "status") }? {
                 None => None,
@@ -607,8 +652,8 @@ pub unsafe extern "C" fn cosell_engine_link(
 ) -> cosell_status {
     boundary(|| {
         let state = try_mut!(cosell_engine, engine);
-        check_out!(link_out);
         state.run(|engine| {
+            need(link_out, "link_out")?;
             // SAFETY: by contract.
             let id = unsafe { c_str(referral_id, "referral_id") }?
                 .ok_or_else(|| arg(cosell_status::NullArgument, "referral_id"))?;
@@ -638,8 +683,8 @@ pub unsafe extern "C" fn cosell_engine_link_by_crm(
 ) -> cosell_status {
     boundary(|| {
         let state = try_mut!(cosell_engine, engine);
-        check_out!(link_out);
         state.run(|engine| {
+            need(link_out, "link_out")?;
             // SAFETY: by contract.
             let entity = unsafe { c_str(entity, "entity") }?
                 .ok_or_else(|| arg(cosell_status::NullArgument, "entity"))?;
@@ -680,8 +725,8 @@ pub unsafe extern "C" fn cosell_engine_links(
 ) -> cosell_status {
     boundary(|| {
         let state = try_mut!(cosell_engine, engine);
-        check_out!(links_out);
         state.run(|engine| {
+            need(links_out, "links_out")?;
             // SAFETY: by contract.
             let status = match unsafe { c_str(status, "status") }? {
                 None => None,
@@ -716,8 +761,8 @@ pub unsafe extern "C" fn cosell_engine_link_counts(
 ) -> cosell_status {
     boundary(|| {
         let state = try_mut!(cosell_engine, engine);
-        check_out!(counts_out);
         state.run(|engine| {
+            need(counts_out, "counts_out")?;
             let counts = engine
                 .store()
                 .count_links_by_status()

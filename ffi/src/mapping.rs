@@ -51,17 +51,17 @@ pub unsafe extern "C" fn cosell_mapping_builtin(
     error_len: usize,
 ) -> cosell_status {
     boundary(|| {
-        check_out!(mapping_out);
         // SAFETY: by contract.
-        let result = unsafe { text::c_str(name) }
-            .map_err(|s| (s, s.text().trim_end_matches('\0').to_owned()))
+        let result = out_arg(mapping_out)
+            .and_then(|()| unsafe { text::c_str(name) }.map_err(|s| arg(s, "name")))
             .and_then(|name| Mapping::builtin(name).map_err(|e| fail_into(&e.into())));
         // SAFETY: by contract.
         unsafe { finish(result, mapping_out, error_buf, error_len) }
     })
 }
 
-/// Loads and validates a mapping from JSON or TOML text (`text` of `len` bytes, UTF-8). The text may `extend` a
+/// Loads and validates a mapping from JSON or TOML text (`text` of `len` bytes, UTF-8); `format` is a
+/// `cosell_mapping_format` (another number is `COSELL_STATUS_INVALID_ARGUMENT`). The text may `extend` a
 /// built-in profile and override its fields. An invalid mapping fails with a message that names the rule and what
 /// is wrong (`COSELL_STATUS_MAPPING_INVALID_RULE`, `_PARSE`, `_UNKNOWN_PROFILE`).
 ///
@@ -75,49 +75,25 @@ pub unsafe extern "C" fn cosell_mapping_builtin(
 pub unsafe extern "C" fn cosell_mapping_from_text(
     text: *const c_char,
     len: usize,
-    format: cosell_mapping_format,
+    format: u32,
     mapping_out: *mut *mut cosell_mapping,
     error_buf: *mut c_char,
     error_len: usize,
 ) -> cosell_status {
     boundary(|| {
-        check_out!(mapping_out);
         // SAFETY: by contract.
-        let result = unsafe { required_bytes(text, len) }.and_then(|t| {
-            match format {
-                cosell_mapping_format::Json => Mapping::from_json_str(t),
-                cosell_mapping_format::Toml => Mapping::from_toml_str(t),
-            }
-            .map_err(|e| fail_into(&e.into()))
-        });
-        // SAFETY: by contract.
-        unsafe { finish(result, mapping_out, error_buf, error_len) }
-    })
-}
-
-/// Loads and validates a mapping file (`path`, NUL-terminated): TOML when its name ends in `.toml`, JSON
-/// otherwise. Errors as in `cosell_mapping_from_text`, plus `COSELL_STATUS_MAPPING_IO` when the file cannot be
-/// read.
-///
-/// Out-params and the error buffer as in `cosell_mapping_builtin`.
-///
-/// # Safety
-/// `path` is a NUL-terminated string; `mapping_out` points to writable storage for a pointer; `error_buf` is NULL
-/// or points to `error_len` writable bytes.
-#[must_use = "a cosell_status says whether the call failed"]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cosell_mapping_from_file(
-    path: *const c_char,
-    mapping_out: *mut *mut cosell_mapping,
-    error_buf: *mut c_char,
-    error_len: usize,
-) -> cosell_status {
-    boundary(|| {
-        check_out!(mapping_out);
-        // SAFETY: by contract.
-        let result = unsafe { text::c_str(path) }
-            .map_err(|s| (s, format!("path: {}", s.text().trim_end_matches('\0'))))
-            .and_then(|path| Mapping::from_file(path).map_err(|e| fail_into(&e.into())));
+        let result = out_arg(mapping_out)
+            .and_then(|()| unsafe { required_bytes(text, len) })
+            .and_then(|t| match format {
+                0 => Mapping::from_json_str(t).map_err(|e| fail_into(&e.into())),
+                1 => Mapping::from_toml_str(t).map_err(|e| fail_into(&e.into())),
+                other => Err((
+                    cosell_status::InvalidArgument,
+                    format!(
+                        "format {other}: expected COSELL_MAPPING_FORMAT_JSON (0) or COSELL_MAPPING_FORMAT_TOML (1)"
+                    ),
+                )),
+            });
         // SAFETY: by contract.
         unsafe { finish(result, mapping_out, error_buf, error_len) }
     })
@@ -143,11 +119,15 @@ pub unsafe extern "C" fn cosell_mapping_override(
     error_len: usize,
 ) -> cosell_status {
     boundary(|| {
-        let base = try_ref!(cosell_mapping, base);
-        check_out!(mapping_out);
         // SAFETY: by contract.
-        let result = unsafe { required_bytes(overrides, len) }
-            .and_then(|t| base.override_with(t).map_err(|e| fail_into(&e.into())));
+        let result = unsafe { cosell_mapping::try_ref(base) }
+            .ok_or_else(|| (cosell_status::NullArgument, "base is NULL".to_owned()))
+            .and_then(|base| out_arg(mapping_out).map(|()| base))
+            .and_then(|base| {
+                // SAFETY: by contract.
+                let t = unsafe { required_bytes(overrides, len) }?;
+                base.override_with(t).map_err(|e| fail_into(&e.into()))
+            });
         // SAFETY: by contract.
         unsafe { finish(result, mapping_out, error_buf, error_len) }
     })
@@ -223,6 +203,26 @@ pub unsafe extern "C" fn cosell_mapping_free(mapping: *mut cosell_mapping) {
     boundary(|| unsafe { cosell_mapping::free(mapping) });
 }
 
+/// `COSELL_STATUS_NULL_ARGUMENT` when the out-param is NULL.
+fn out_arg(out: *mut *mut cosell_mapping) -> Result<(), (cosell_status, String)> {
+    if out.is_null() {
+        Err((
+            cosell_status::NullArgument,
+            "mapping_out is NULL".to_owned(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// A failure of a C argument, naming it.
+fn arg(status: cosell_status, what: &str) -> (cosell_status, String) {
+    (
+        status,
+        format!("{what}: {}", status.text().trim_end_matches('\0')),
+    )
+}
+
 /// A required pointer + length text argument.
 ///
 /// # Safety
@@ -234,11 +234,8 @@ unsafe fn required_bytes<'a>(
     // SAFETY: forwarded contract.
     match unsafe { text::opt_bytes_str(ptr, len) } {
         Ok(Some(t)) => Ok(t),
-        Ok(None) => Err((
-            cosell_status::NullArgument,
-            "the text argument is NULL".to_owned(),
-        )),
-        Err(s) => Err((s, s.text().trim_end_matches('\0').to_owned())),
+        Ok(None) => Err((cosell_status::NullArgument, "the text is NULL".to_owned())),
+        Err(s) => Err(arg(s, "text")),
     }
 }
 
@@ -254,7 +251,7 @@ unsafe fn finish(
 ) -> cosell_status {
     match result {
         Ok(mapping) => {
-            // SAFETY: `out` checked non-NULL by the caller; writable by contract.
+            // SAFETY: `out` checked non-NULL (`out_arg`) before the mapping was made; writable by contract.
             unsafe { *out = cosell_mapping::into_raw(mapping) };
             cosell_status::Ok
         }

@@ -8,6 +8,7 @@ use std::ffi::{CStr, CString, c_char};
 use std::sync::{Mutex, OnceLock};
 
 use cosell_core::Plan;
+use cosell_core::plan::Side;
 
 use crate::cosell_status;
 use crate::handle::{Handle, check_out, try_ref};
@@ -100,6 +101,32 @@ pub unsafe extern "C" fn cosell_plan_is_empty(plan: *const cosell_plan) -> bool 
     })
 }
 
+/// True when the plan writes the CRM (creates, updates or closes a record, stamps the referral id): commit it with
+/// a `"crm"` result. False when `plan` is NULL.
+///
+/// # Safety
+/// `plan` is NULL or a live plan.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cosell_plan_writes_crm(plan: *const cosell_plan) -> bool {
+    boundary(|| {
+        // SAFETY: by contract.
+        unsafe { cosell_plan::try_ref(plan) }.is_some_and(|p| p.writes(Side::Crm))
+    })
+}
+
+/// True when the plan writes Partner Center (creates or updates the referral): commit it with a
+/// `"partner_center"` result. False when `plan` is NULL.
+///
+/// # Safety
+/// `plan` is NULL or a live plan.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cosell_plan_writes_partner_center(plan: *const cosell_plan) -> bool {
+    boundary(|| {
+        // SAFETY: by contract.
+        unsafe { cosell_plan::try_ref(plan) }.is_some_and(|p| p.writes(Side::PartnerCenter))
+    })
+}
+
 /// A plan back from the JSON `cosell_plan_to_json` gave (`len` bytes), to commit it later. On success writes a new
 /// plan to `*plan_out` (free it with `cosell_plan_free`); on failure writes the message into `error_buf`
 /// (`error_len` bytes, NUL-terminated, cut to fit) when it is not NULL.
@@ -117,9 +144,11 @@ pub unsafe extern "C" fn cosell_plan_from_json(
     error_len: usize,
 ) -> cosell_status {
     boundary(|| {
-        check_out!(plan_out);
         // SAFETY: by contract.
         let parsed = match unsafe { text::opt_bytes_str(json, len) } {
+            _ if plan_out.is_null() => {
+                Err((cosell_status::NullArgument, "plan_out is NULL".to_owned()))
+            }
             Ok(Some(t)) => serde_json::from_str::<Plan>(t).map_err(|e| {
                 (
                     cosell_status::InvalidArgument,

@@ -258,7 +258,10 @@ mod tests {
         use cosell_core::{Engine, Mapping};
         let of = |e: Error| cosell_status::of(&e);
         assert_eq!(of(StoreError::Busy.into()), cosell_status::StoreBusy);
-        assert_eq!(of(StoreError::ReadOnly.into()), cosell_status::StoreReadOnly);
+        assert_eq!(
+            of(StoreError::ReadOnly.into()),
+            cosell_status::StoreReadOnly
+        );
         let unknown = Mapping::builtin("nope").expect_err("no such profile");
         assert_eq!(of(unknown.into()), cosell_status::MappingUnknownProfile);
         let engine = Engine::open(":memory:", Mapping::builtin("salesforce").expect("profile"))

@@ -50,8 +50,12 @@ pub enum SideOutcome {
     },
 }
 
-/// What the host reports back for a plan: one outcome per side the plan writes.
+/// What the host reports back for a plan: one outcome per side the plan writes. In JSON, unknown keys are refused
+/// (a misspelt side must not read as "nothing written"):
+/// `{"crm": {"outcome": "applied", "id": "006...", "version": {"etag": ..., "modified": ..., "stamp": ...}},
+/// "partner_center": {"outcome": "failed", "kind": "throttled", "message": "..."}, "cause": "manual"}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CommitResults {
     /// Partner Center's outcome, when the plan writes it.
     #[serde(default)]
@@ -339,6 +343,17 @@ impl Engine {
         let mut reports = Vec::with_capacity(items.len());
         let mut slots = Vec::with_capacity(items.len());
         for (plan, results) in items {
+            if plan.crm != self.mapping.crm() {
+                return Err(RecordError::Mismatch {
+                    detail: format!(
+                        "plan {} is for {}, but this engine's mapping is for {}",
+                        plan.id,
+                        plan.crm.as_str(),
+                        self.mapping.crm().as_str()
+                    ),
+                }
+                .into());
+            }
             let old = match plan.link_id {
                 Some(id) => {
                     let link = self.store.link(id)?;

@@ -52,8 +52,8 @@ pub enum MappingError {
         /// The parser's message.
         detail: String,
     },
-    /// `extends` names no built-in profile.
-    #[error("mapping extends unknown profile {name:?}; built-in profiles: {known}")]
+    /// A built-in profile was asked for (by name, or by `extends`) that does not exist.
+    #[error("no built-in mapping profile is named {name:?}; built-in profiles: {known}")]
     UnknownProfile {
         /// The name given.
         name: String,

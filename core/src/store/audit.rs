@@ -102,8 +102,10 @@ pub struct AuditRow {
     pub entry: AuditEntry,
 }
 
-/// A filter for [`Store::audit`]; the default returns everything.
+/// A filter for [`Store::audit`]; the default returns everything. In JSON, unknown keys are refused (a misspelt
+/// filter must not return everything).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only entries of this referral: those of its link (including rows written before the referral
     /// existed, such as its CRM record's first sync), and those written while it had no link.
