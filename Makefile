@@ -4,20 +4,27 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
+CC ?= cc
 PYTHON ?= python3
 BENCH_N ?= 100000
 BENCH_DIR := bench/out/$(BENCH_N)
 SMOKE_DIR := bench/out/smoke
+# The pinned cbindgen that writes include/cosell.h, installed under .tools/ on first use.
+CBINDGEN_VERSION := 0.29.4
+CBINDGEN := .tools/bin/cbindgen
+PREFIX ?= /usr/local
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: help demo test lint fmt build test-rust bench bench-smoke clean
+.PHONY: help demo test lint fmt build test-rust bench bench-smoke clean lib header header-check install readme-c install-check
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 demo: ## build and run the end-to-end sync scenario (plans, applies, commits; prints plans and audit)
 	$(CARGO) run --release -q -p cosell-core --example demo
 
-test: lint test-rust bench-smoke ## everything CI runs: lint, all tests, the demo and a small benchmark run
+test: lint header-check test-rust test-c readme-c install-check bench-smoke ## everything CI runs: lint, header check, Rust and C tests, the demo, a small benchmark
 	$(CARGO) run -q -p cosell-core --example demo > /dev/null
 	@echo "make test: all green"
 
@@ -34,16 +41,72 @@ build: ## build every crate and target
 test-rust: ## unit, scenario, property and doc tests (fails if no test ran)
 	scripts/cargo-test-counted.sh --workspace
 
+lib: ## build libcosell.so and libcosell.a (release) into target/release
+	$(CARGO) build --release -q -p cosell-ffi
+
+$(CBINDGEN):
+	$(CARGO) install -q cbindgen --version $(CBINDGEN_VERSION) --locked --root .tools
+
+header: $(CBINDGEN) ## regenerate include/cosell.h from ffi/src with the pinned cbindgen
+	CBINDGEN=$(CBINDGEN) scripts/gen-header.sh include/cosell.h
+
+header-check: $(CBINDGEN) ## fail when include/cosell.h is not what ffi/src generates
+	@tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; \
+	CBINDGEN=$(CBINDGEN) scripts/gen-header.sh "$$tmp"; \
+	if ! diff -u include/cosell.h "$$tmp"; then \
+	  echo "include/cosell.h is stale: run 'make header' and commit it" >&2; exit 1; fi; \
+	echo "include/cosell.h is up to date"
+
+install-check: ## install into target/install-check and build the example host through pkg-config
+	rm -rf target/install-check
+	$(MAKE) -s install PREFIX=$(CURDIR)/target/install-check
+	mkdir -p target/c
+	$(CC) -std=c11 -Wall -Wextra -Wpedantic -Werror \
+	  $$(PKG_CONFIG_PATH=target/install-check/lib/pkgconfig pkg-config --cflags cosell) \
+	  examples/plugin_host.c -o target/c/plugin_host_installed \
+	  $$(PKG_CONFIG_PATH=target/install-check/lib/pkgconfig pkg-config --libs cosell) \
+	  -Wl,-rpath,$(CURDIR)/target/install-check/lib
+	readelf -d target/c/plugin_host_installed | grep -q 'NEEDED.*libcosell.so.$(SOMAJOR)'
+	target/c/plugin_host_installed > /dev/null
+	@echo "install: header, libcosell.so.$(SOMAJOR), libcosell.a and cosell.pc work through pkg-config"
+
+readme-c: ## compile the C example of the README against the header
+	scripts/readme-c.sh
+
+# The system libraries static linking needs, as rustc reports them (kept, since asking relinks the library).
+target/native-static-libs.txt: Cargo.lock ffi/Cargo.toml
+	mkdir -p target
+	scripts/native-static-libs.sh > $@
+
+install: lib target/native-static-libs.txt ## install the header, libcosell.so.$(VERSION) (+ links), libcosell.a and cosell.pc under PREFIX
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/cosell.h $(DESTDIR)$(PREFIX)/include/cosell.h
+	install -m 755 target/release/libcosell.so $(DESTDIR)$(PREFIX)/lib/libcosell.so.$(VERSION)
+	strip --strip-debug $(DESTDIR)$(PREFIX)/lib/libcosell.so.$(VERSION)
+	ln -sf libcosell.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libcosell.so.$(SOMAJOR)
+	ln -sf libcosell.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libcosell.so
+	install -m 644 target/release/libcosell.a $(DESTDIR)$(PREFIX)/lib/libcosell.a
+	strip --strip-debug $(DESTDIR)$(PREFIX)/lib/libcosell.a
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	  -e "s|@LIBS_PRIVATE@|$$(cat target/native-static-libs.txt)|" \
+	  ffi/cosell.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cosell.pc
+	@echo "installed cosell $(VERSION) under $(DESTDIR)$(PREFIX)"
+
 $(BENCH_DIR)/manifest.json: bench/workload.py
 	$(PYTHON) bench/workload.py $(BENCH_N) $(BENCH_DIR) > /dev/null
 
-bench: $(BENCH_DIR)/manifest.json ## the standard workload (BENCH_N=100000 pairs): one JSON line per measurement
+bench: $(BENCH_DIR)/manifest.json ## the standard workload (BENCH_N=100000 pairs), Rust and through the C API: one JSON line per measurement
 	$(CARGO) bench -q -p cosell-core --bench workload -- $(abspath $(BENCH_DIR)) | tee bench/out/results-$(BENCH_N).jsonl
+	$(MAKE) -s bench-c BENCH_DIR=$(BENCH_DIR) | tee -a bench/out/results-$(BENCH_N).jsonl
+	$(PYTHON) scripts/bench-ratio.py bench/out/results-$(BENCH_N).jsonl
 
-bench-smoke: ## the benchmark at 2,000 pairs: checks it runs and its plan counts match the manifest
+bench-smoke: ## the benchmarks (Rust and C) at 2,000 pairs: check they run and their plan counts match the manifest
 	$(PYTHON) bench/workload.py 2000 $(SMOKE_DIR) > /dev/null
 	$(CARGO) bench -q -p cosell-core --bench workload -- $(abspath $(SMOKE_DIR))
+	$(MAKE) -s bench-c BENCH_DIR=$(SMOKE_DIR)
 
-clean: ## remove build output and benchmark data
+clean: ## remove build output, benchmark data and the pinned tools
 	$(CARGO) clean
-	rm -rf bench/out
+	rm -rf bench/out .tools
+
+include mk/c.mk
