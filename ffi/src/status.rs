@@ -225,9 +225,11 @@ impl cosell_status {
 /// is owned by the library and valid for the life of the process; do not free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn cosell_status_str(status: u32) -> *const c_char {
-    let found = cosell_status::ALL.iter().find(|s| **s as u32 == status);
-    let text = found.map_or("unknown status\0", |s| s.text());
-    text.as_ptr().cast()
+    crate::panic::boundary(|| {
+        let found = cosell_status::ALL.iter().find(|s| **s as u32 == status);
+        let text = found.map_or("unknown status\0", |s| s.text());
+        text.as_ptr().cast()
+    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
 /// check that the header and the library match.
 #[unsafe(no_mangle)]
 pub extern "C" fn cosell_version() -> *const c_char {
-    VERSION.as_ptr().cast()
+    crate::panic::boundary(|| VERSION.as_ptr().cast())
 }
 
 /// The library's version as one number, `major * 1000000 + minor * 1000 + patch`, comparable with the header's
