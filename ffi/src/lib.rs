@@ -40,3 +40,13 @@ pub use status::cosell_status;
 pub(crate) fn fail_into(error: &cosell_core::Error) -> (cosell_status, String) {
     (cosell_status::of(error), error.to_string())
 }
+
+// The thread-safety sentences of the header, checked by the compiler: an engine may move between threads
+// (`Send`); mappings and plans may be shared (`Send + Sync`).
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn shared<T: Send + Sync>() {}
+    send::<engine::EngineState>();
+    shared::<cosell_core::Mapping>();
+    shared::<cosell_core::Plan>();
+};
