@@ -582,3 +582,17 @@ fn fixture_mappings_in_json_and_toml_load_the_same_rules() {
     .expect("fixture JSON");
     assert!(schema_errors(&doc).is_empty(), "{:?}", schema_errors(&doc));
 }
+
+#[test]
+fn a_field_path_of_the_wrong_type_says_what_was_expected() {
+    let err = Mapping::from_json_str(
+        r#"{"extends": "salesforce", "fields": {"deal_value": {"crm": 5}}}"#,
+    )
+    .expect_err("a number is not a field name");
+    let text = err.to_string();
+    assert!(
+        text.contains("a field name or JSON pointer (text), or a list of them"),
+        "{text}"
+    );
+    assert!(!text.contains("untagged"), "{text}");
+}
