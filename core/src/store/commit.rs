@@ -79,7 +79,7 @@ impl Store {
         for c in commits {
             check(c)?;
         }
-        self.write_tx(|tx| {
+        let ids = self.write_tx(|tx| {
             let mut insert = tx
                 .prepare_cached(links::INSERT)
                 .ctx("preparing the link insert")?;
@@ -115,6 +115,13 @@ impl Store {
                 ids.push(id);
             }
             Ok(ids)
-        })
+        })?;
+        let written: Vec<(i64, &Link)> = ids
+            .iter()
+            .copied()
+            .zip(commits.iter().map(|c| &c.link))
+            .collect();
+        self.note_links_written(&written);
+        Ok(ids)
     }
 }

@@ -6,6 +6,7 @@ use rusqlite::{CachedStatement, Connection, Row, Statement, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::link_index::{Hint, LinkIndex};
 use super::sql::{self, Ctx};
 use super::{Store, StoreError};
 use crate::model::{CrmEntity, Version};
@@ -63,10 +64,14 @@ pub struct Link {
 }
 
 /// The link look-ups of [`Store::link_reader`]: [`Store::link_by_referral`] and [`Store::link_by_crm`] without
-/// preparing (finding the cached statement) on every call.
+/// preparing (finding the cached statement) on every call, guided by the in-memory link index (see
+/// `store/link_index.rs`): a hash probe and a row read instead of a key-index search.
 pub struct LinkReader<'s> {
+    by_id: CachedStatement<'s>,
     by_referral: CachedStatement<'s>,
     by_crm: CachedStatement<'s>,
+    /// `None` when another reader of this store holds the index (look-ups then search SQL).
+    index: Option<std::cell::RefMut<'s, LinkIndex>>,
     path: &'s str,
 }
 
@@ -81,12 +86,59 @@ impl std::fmt::Debug for LinkReader<'_> {
 impl LinkReader<'_> {
     /// The link of a Partner Center referral, if any.
     pub fn by_referral(&mut self, referral_id: &str) -> Result<Option<Link>, StoreError> {
-        first(&mut self.by_referral, &[&referral_id]).map_err(|e| e.in_store(self.path))
+        let hint = self
+            .index
+            .as_ref()
+            .map_or(Hint::Unknown, |i| i.referral(referral_id));
+        let found = self.find(
+            hint,
+            |l| l.referral_id.as_deref() == Some(referral_id),
+            |r| first(&mut r.by_referral, &[&referral_id]),
+        );
+        found.map_err(|e| e.in_store(self.path))
     }
 
     /// The link of a CRM record, if any.
     pub fn by_crm(&mut self, entity: CrmEntity, crm_id: &str) -> Result<Option<Link>, StoreError> {
-        first(&mut self.by_crm, &[&entity.as_str(), &crm_id]).map_err(|e| e.in_store(self.path))
+        let hint = self
+            .index
+            .as_ref()
+            .map_or(Hint::Unknown, |i| i.crm(entity, crm_id));
+        let found = self.find(
+            hint,
+            |l| l.crm_entity == entity && l.crm_id.as_deref() == Some(crm_id),
+            |r| first(&mut r.by_crm, &[&entity.as_str(), &crm_id]),
+        );
+        found.map_err(|e| e.in_store(self.path))
+    }
+
+    /// Follows the index's hint: the row it names if that row has the key, no link when the index knows there is
+    /// none, else the SQL search (whose answer the index then learns).
+    fn find(
+        &mut self,
+        hint: Hint,
+        has_key: impl Fn(&Link) -> bool,
+        search: impl FnOnce(&mut Self) -> Result<Option<Link>, StoreError>,
+    ) -> Result<Option<Link>, StoreError> {
+        match hint {
+            Hint::Absent => return Ok(None),
+            Hint::Row(id) => {
+                if let Some(link) = first(&mut self.by_id, &[&id])? {
+                    if has_key(&link) {
+                        return Ok(Some(link));
+                    }
+                }
+            }
+            Hint::Unknown => {}
+        }
+        let found = search(self)?;
+        if let (Some(l), Some(index)) = (&found, self.index.as_mut()) {
+            if let Some(id) = l.id {
+                let crm = l.crm_id.as_deref().map(|c| (l.crm_entity, c));
+                index.note(id, l.referral_id.as_deref(), crm);
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -325,11 +377,38 @@ impl Store {
                 .ctx("preparing a link read")
                 .map_err(|e| e.in_store(&self.path))
         };
+        let index = match self.link_index.try_borrow_mut() {
+            Ok(mut slot) => {
+                if slot.is_none() {
+                    *slot = Some(LinkIndex::load(&self.conn).map_err(|e| e.in_store(&self.path))?);
+                }
+                let mut index = std::cell::RefMut::filter_map(slot, Option::as_mut).ok();
+                if let Some(i) = index.as_mut() {
+                    i.check(&self.conn).map_err(|e| e.in_store(&self.path))?;
+                }
+                index
+            }
+            // Another reader of this store holds it.
+            Err(_) => None,
+        };
         Ok(LinkReader {
+            by_id: prepare(select_links!("WHERE id = ?1"))?,
             by_referral: prepare(select_links!("WHERE referral_id = ?1"))?,
             by_crm: prepare(select_links!("WHERE crm_entity = ?1 AND crm_id = ?2"))?,
+            index,
             path: &self.path,
         })
+    }
+
+    /// Records in the link index (when it is loaded) the keys of links this connection wrote.
+    pub(crate) fn note_links_written(&self, links: &[(i64, &Link)]) {
+        if let Ok(mut slot) = self.link_index.try_borrow_mut() {
+            let Some(index) = slot.as_mut() else { return };
+            for (id, l) in links {
+                let crm = l.crm_id.as_deref().map(|c| (l.crm_entity, c));
+                index.note(*id, l.referral_id.as_deref(), crm);
+            }
+        }
     }
 
     /// The link of a CRM record, if any.

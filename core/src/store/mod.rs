@@ -63,6 +63,7 @@ mod cursors;
 mod error;
 mod inbox;
 mod intents;
+mod link_index;
 mod links;
 mod review;
 mod schema;
@@ -92,6 +93,8 @@ pub struct Store {
     path: String,
     schema_version: i64,
     read_only: bool,
+    /// Link row ids by key, loaded on the first look-up (see [`link_index`]).
+    link_index: std::cell::RefCell<Option<link_index::LinkIndex>>,
 }
 
 impl Store {
@@ -141,6 +144,7 @@ impl Store {
             path: shown,
             schema_version,
             read_only,
+            link_index: std::cell::RefCell::new(None),
         })
     }
 
