@@ -54,12 +54,18 @@ fn link(referral: Option<&str>, crm_id: Option<&str>) -> Link {
 }
 
 /// (link id by referral, link id by CRM record), through the index.
-fn find(store: &Store, referral: &str, crm_id: &str) -> Result<(Option<i64>, Option<i64>), StoreError> {
+fn find(
+    store: &Store,
+    referral: &str,
+    crm_id: &str,
+) -> Result<(Option<i64>, Option<i64>), StoreError> {
     store.read_snapshot(|s| {
         let mut reader = s.link_reader()?;
         Ok((
             reader.by_referral(referral)?.and_then(|l| l.id),
-            reader.by_crm(CrmEntity::Opportunity, crm_id)?.and_then(|l| l.id),
+            reader
+                .by_crm(CrmEntity::Opportunity, crm_id)?
+                .and_then(|l| l.id),
         ))
     })?
 }
@@ -70,7 +76,11 @@ fn links_written_by_another_connection_are_found() -> Result<(), StoreError> {
     let mut a = dir.open();
     a.commit(&[LinkCommit::new(link(Some("R-1"), Some("O-1")))])?;
     assert!(matches!(find(&a, "R-1", "O-1")?, (Some(_), Some(_))));
-    assert_eq!(find(&a, "R-2", "O-2")?, (None, None), "the index knows every link");
+    assert_eq!(
+        find(&a, "R-2", "O-2")?,
+        (None, None),
+        "the index knows every link"
+    );
     let mut b = dir.open();
     let id = b.commit(&[LinkCommit::new(link(Some("R-2"), Some("O-2")))])?[0];
     assert_eq!(find(&a, "R-2", "O-2")?, (Some(id), Some(id)));
