@@ -429,8 +429,14 @@ impl FieldRule {
                 Value::Enum(s) | Value::Text(s) => s.as_str(),
                 _ => "",
             };
-            for (pointer, part) in pc.pointers.iter().zip(s.split('/')) {
-                ops.push(patch_op(current, pointer, Json::String(part.to_owned())));
+            for (i, (pointer, part)) in pc.pointers.iter().zip(s.split('/')).enumerate() {
+                let exists = self.pc_field(current, pc, i).exists();
+                ops.push(patch_op(
+                    current,
+                    pointer,
+                    exists,
+                    Json::String(part.to_owned()),
+                ));
             }
             return ops;
         }
@@ -440,7 +446,8 @@ impl FieldRule {
             (Some(_), Value::Null) => Json::Array(Vec::new()),
             _ => Self::pc_json(value, pc),
         };
-        ops.push(patch_op(current, pointer, json));
+        let exists = self.pc_field(current, pc, 0).exists();
+        ops.push(patch_op(current, pointer, exists, json));
         ops
     }
 
@@ -589,7 +596,7 @@ fn plain_text(v: &Value) -> String {
 /// it has escapes), and the rest of each object is skipped.
 fn raw_item_ids<'a>(raw: &'a str, key: &str) -> Result<Vec<Cow<'a, str>>, (String, Json)> {
     // Anything unexpected (an element that is not an object) takes the JSON-tree path for its precise error.
-    let Ok(members) = member_of_each(raw, key) else {
+    let Some(members) = member_of_each(raw, key) else {
         let json: Json = serde_json::from_str(raw).unwrap_or(Json::Null);
         return item_ids(&json, key).map(|ids| {
             ids.into_iter()
@@ -656,8 +663,11 @@ fn merge_items(existing: Option<&Json>, key: &str, ids: &BTreeSet<String>) -> Js
 }
 
 /// A `replace` when the pointer exists, else an `add` at the highest missing ancestor carrying the nested value.
-fn patch_op(current: &Referral, pointer: &str, value: Json) -> PatchOp {
-    if current.pointer(pointer).is_some() {
+///
+/// `exists` says whether the pointer exists in `current` (read by slot, without building the JSON tree); the tree is
+/// only walked to find the missing ancestor of an `add`.
+fn patch_op(current: &Referral, pointer: &str, exists: bool, value: Json) -> PatchOp {
+    if exists {
         return PatchOp {
             op: "replace".into(),
             path: pointer.to_owned(),

@@ -13,12 +13,8 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use serde::Deserializer;
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 
 use super::json_scan::{self, Opened, Scanner, SyntaxError};
@@ -405,87 +401,35 @@ impl Scan {
 }
 
 /// The text of member `key` of each object in the JSON array `raw` (`None` for an object without it); every
-/// other member is skipped without allocating. An element that is not an object is an error.
-pub(crate) fn member_of_each<'a>(
-    raw: &'a str,
-    key: &str,
-) -> Result<Vec<Option<&'a str>>, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_str(raw);
-    let members = de.deserialize_seq(EachMember(key))?;
-    de.end()?;
-    Ok(members)
-}
-
-struct EachMember<'k>(&'k str);
-
-impl<'de> Visitor<'de> for EachMember<'_> {
-    type Value = Vec<Option<&'de str>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of objects")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+/// other member is skipped without allocating. `None` when `raw` is not an array of objects or not valid JSON
+/// (the caller reads it as a tree then, for a precise error).
+pub(crate) fn member_of_each<'a>(raw: &'a str, key: &str) -> Option<Vec<Option<&'a str>>> {
+    json_scan::scan(raw, |s| {
+        if s.open()? != Opened::Array {
+            return Ok(None);
+        }
         let mut out = Vec::new();
-        while let Some(member) = seq.next_element_seed(Member(self.0))? {
-            out.push(member);
-        }
-        Ok(out)
-    }
-}
-
-struct Member<'k>(&'k str);
-
-impl<'de> DeserializeSeed<'de> for Member<'_> {
-    type Value = Option<&'de str>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Member<'_> {
-    type Value = Option<&'de str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = None;
-        while let Some(is_key) = map.next_key_seed(IsKey(self.0))? {
-            if is_key {
-                let raw: &'de RawValue = map.next_value()?;
-                found = Some(raw.get());
-            } else {
-                map.next_value::<IgnoredAny>()?;
+        let mut first = true;
+        while s.next_element(first)? {
+            first = false;
+            if s.open()? != Opened::Object {
+                return Ok(None);
             }
+            let mut found = None;
+            let mut first_key = true;
+            while let Some(k) = s.next_key(first_key)? {
+                first_key = false;
+                let (start, end) = s.skip_value()?;
+                if k.as_str() == key {
+                    found = raw.get(start..end);
+                }
+            }
+            out.push(found);
         }
-        Ok(found)
-    }
-}
-
-/// Whether an object key is the one wanted, without allocating.
-struct IsKey<'k>(&'k str);
-
-impl<'de> DeserializeSeed<'de> for IsKey<'_> {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl Visitor<'_> for IsKey<'_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<bool, E> {
-        Ok(key == self.0)
-    }
+        Ok(Some(out))
+    })
+    .ok()
+    .flatten()
 }
 
 /// A record's text and where its projected values are.
@@ -681,13 +625,16 @@ mod tests {
     fn member_of_each_object_borrows_and_skips_the_rest() {
         let raw =
             r#"[{"name":null,"id":"a","type":"Name"},{"id":"b\u0041"},{"x":[1,{"id":"no"}]}]"#;
-        let members = member_of_each(raw, "id").expect("valid");
+        let members = member_of_each(raw, "id").expect("an array of objects");
         assert_eq!(members, vec![Some("\"a\""), Some("\"b\\u0041\""), None]);
         assert!(
-            member_of_each(r#"["a"]"#, "id").is_err(),
+            member_of_each(r#"["a"]"#, "id").is_none(),
             "an element that is not an object"
         );
-        assert!(member_of_each(r#"[{"id":"a"}"#, "id").is_err(), "truncated");
+        assert!(
+            member_of_each(r#"[{"id":"a"}"#, "id").is_none(),
+            "truncated"
+        );
     }
 
     #[test]

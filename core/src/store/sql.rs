@@ -131,6 +131,24 @@ pub(crate) fn decode<T>(
 
 /// Checks that `value` is an RFC 3339 time in UTC written with a `Z` suffix, so that text order is time order.
 pub(crate) fn check_time(what: &'static str, value: &str) -> Result<(), StoreError> {
+    // A batch stamps every row with one time: the last time found valid is not parsed again.
+    thread_local! {
+        static LAST_VALID: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    if LAST_VALID.with(|last| last.try_borrow().is_ok_and(|l| *l == value)) {
+        return Ok(());
+    }
+    check_time_parsed(what, value)?;
+    LAST_VALID.with(|last| {
+        if let Ok(mut l) = last.try_borrow_mut() {
+            value.clone_into(&mut l);
+        }
+    });
+    Ok(())
+}
+
+/// [`check_time`] without the memory of the last valid time.
+fn check_time_parsed(what: &'static str, value: &str) -> Result<(), StoreError> {
     if !value.ends_with('Z') {
         return Err(StoreError::InvalidInput {
             what,
