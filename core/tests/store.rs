@@ -171,6 +171,9 @@ fn an_empty_file_becomes_a_store() -> TestResult {
     std::fs::write(&path, b"")?;
     let store = Store::open(&path)?;
     assert_eq!(store.schema_version(), SCHEMA_VERSION);
+    drop(store);
+    let page_size: i64 = raw(&path).query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    assert_eq!(page_size, 8192, "new stores use 8 KB pages");
     Ok(())
 }
 
