@@ -441,6 +441,21 @@ cosell_status cosell_mapping_from_text(const char *text,
                                        char *error_buf,
                                        size_t error_len);
 
+// Loads and validates a mapping file (`path`, NUL-terminated): TOML when its name ends in `.toml`, JSON
+// otherwise. Errors as in `cosell_mapping_from_text`, plus `COSELL_STATUS_MAPPING_IO` when the file cannot be
+// read.
+//
+// Out-params and the error buffer as in `cosell_mapping_builtin`.
+//
+// # Safety
+// `path` is a NUL-terminated string; `mapping_out` points to writable storage for a pointer; `error_buf` is NULL
+// or points to `error_len` writable bytes.
+COSELL_MUST_USE
+cosell_status cosell_mapping_from_file(const char *path,
+                                       struct cosell_mapping **mapping_out,
+                                       char *error_buf,
+                                       size_t error_len);
+
 // A new mapping: `overrides` (partial mapping JSON, `len` bytes: `{"fields": {"deal_value": {"crm":
 // "Expected_Revenue__c"}}}`; `null` or `false` for a field removes it) laid over `base`, validated. `base` is
 // unchanged.

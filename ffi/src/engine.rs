@@ -5,18 +5,22 @@
 
 use std::ffi::{CString, c_char};
 
+use cosell_core::Engine;
 use cosell_core::engine::CommitResults;
 use cosell_core::model::CrmEntity;
 use cosell_core::store::{AuditQuery, LinkStatus, ReviewChoice, ReviewStatus};
-use cosell_core::{Engine, Error};
 use serde::Serialize;
 
+use crate::cosell_status;
+use crate::failure::{
+    Failure, arg, bytes_arg, c_str_arg, construct, core, need, null, required_bytes_arg,
+    required_c_str_arg,
+};
 use crate::handle::{Handle, try_mut};
 use crate::mapping::cosell_mapping;
 use crate::panic::boundary;
 use crate::plan::cosell_plan;
 use crate::text::{self, into_c, message};
-use crate::{cosell_status, fail_into};
 
 /// An engine: a mapping and an open store (opaque). May be moved between threads but must not be used by two
 /// threads at once.
@@ -51,9 +55,6 @@ pub struct cosell_pair {
     pub crm_len: usize,
 }
 
-/// A failed call: its status and message.
-type Failure = (cosell_status, String);
-
 impl EngineState {
     /// Runs `f`, records its message on failure (and clears it on success), and returns the status.
     fn run(&mut self, f: impl FnOnce(&mut Engine) -> Result<(), Failure>) -> cosell_status {
@@ -70,18 +71,6 @@ impl EngineState {
     }
 }
 
-/// A core error as a failure (by value, to serve as `map_err(core)`).
-#[allow(clippy::needless_pass_by_value)]
-fn core(e: Error) -> Failure {
-    fail_into(&e)
-}
-
-/// A failure of the C layer itself (a NULL, invalid UTF-8, a malformed argument).
-fn arg(status: cosell_status, what: &str) -> Failure {
-    let detail = status.text().trim_end_matches('\0');
-    (status, format!("{what}: {detail}"))
-}
-
 /// A malformed JSON argument, naming what was expected.
 fn bad_json(what: &str, expected: &str, e: &serde_json::Error) -> Failure {
     (
@@ -90,18 +79,12 @@ fn bad_json(what: &str, expected: &str, e: &serde_json::Error) -> Failure {
     )
 }
 
+/// A pair's texts for planning: the referral and the CRM record, each `None` when it does not exist.
+type PairText<'a> = (Option<&'a str>, Option<&'a str>);
+
 /// The documented form of the results of `cosell_engine_commit`, for messages.
 const RESULTS_FORM: &str = "an object with any of \"partner_center\" and \"crm\" (each {\"outcome\": \"applied\", \
      \"id\": ..., \"version\": {...}} or {\"outcome\": \"failed\", \"kind\": ..., \"message\": ...}) and \"cause\"";
-
-/// `COSELL_STATUS_NULL_ARGUMENT` naming `name` when `ptr` is NULL.
-fn need<T>(ptr: *mut T, name: &str) -> Result<(), Failure> {
-    if ptr.is_null() {
-        Err((cosell_status::NullArgument, format!("{name} is NULL")))
-    } else {
-        Ok(())
-    }
-}
 
 /// Borrows a plan argument.
 ///
@@ -109,8 +92,7 @@ fn need<T>(ptr: *mut T, name: &str) -> Result<(), Failure> {
 /// `ptr` is NULL or a live plan.
 unsafe fn plan_arg<'a>(ptr: *const cosell_plan) -> Result<&'a cosell_core::Plan, Failure> {
     // SAFETY: forwarded contract.
-    unsafe { cosell_plan::try_ref(ptr) }
-        .ok_or_else(|| (cosell_status::NullArgument, "plan is NULL".to_owned()))
+    unsafe { cosell_plan::try_ref(ptr) }.ok_or_else(|| null("plan"))
 }
 
 /// Parses a JSON object argument (a JSON array or scalar is refused, as are unknown keys).
@@ -130,6 +112,35 @@ fn parse_object<T: serde::de::DeserializeOwned>(
     serde_json::from_value(value).map_err(|e| bad_json(what, expected, &e))
 }
 
+/// A name out of a closed set (a status), or `None` when not given; an unknown name fails listing the known ones.
+fn one_of<T: Copy>(
+    text: Option<&str>,
+    what: &str,
+    parse: fn(&str) -> Option<T>,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<Option<T>, Failure> {
+    text.map(|t| {
+        parse(t).ok_or_else(|| {
+            let known: Vec<&str> = all.iter().map(|v| name(*v)).collect();
+            (
+                cosell_status::InvalidArgument,
+                format!("{what} {t:?}: expected one of {}", known.join(", ")),
+            )
+        })
+    })
+    .transpose()
+}
+
+/// [`json_out`] when `out` is not NULL (an optional out-param).
+fn json_out_if(value: &impl Serialize, out: *mut *mut c_char) -> Result<(), Failure> {
+    if out.is_null() {
+        Ok(())
+    } else {
+        json_out(value, out)
+    }
+}
+
 /// Gives a value to C as JSON.
 fn json_out(value: &impl Serialize, out: *mut *mut c_char) -> Result<(), Failure> {
     let text = serde_json::to_string(value).map_err(|e| {
@@ -141,28 +152,6 @@ fn json_out(value: &impl Serialize, out: *mut *mut c_char) -> Result<(), Failure
     // SAFETY: every caller checked `out` non-NULL; writable by the export's contract.
     unsafe { *out = into_c(text) };
     Ok(())
-}
-
-/// Reads an optional pointer + length text argument.
-///
-/// # Safety
-/// `ptr` is NULL or points to `len` readable bytes.
-unsafe fn bytes<'a>(
-    ptr: *const c_char,
-    len: usize,
-    what: &str,
-) -> Result<Option<&'a str>, Failure> {
-    // SAFETY: forwarded contract.
-    unsafe { text::opt_bytes_str(ptr, len) }.map_err(|s| arg(s, what))
-}
-
-/// Reads an optional NUL-terminated text argument.
-///
-/// # Safety
-/// `ptr` is NULL or NUL-terminated.
-unsafe fn c_str<'a>(ptr: *const c_char, what: &str) -> Result<Option<&'a str>, Failure> {
-    // SAFETY: forwarded contract.
-    unsafe { text::opt_c_str(ptr) }.map_err(|s| arg(s, what))
 }
 
 /// Opens (creating it if needed) the store at `path` (`":memory:"` for a private in-memory store) with a copy of
@@ -185,30 +174,17 @@ pub unsafe extern "C" fn cosell_engine_open(
     error_len: usize,
 ) -> cosell_status {
     boundary(|| {
-        let opened = (|| {
-            // SAFETY: by contract.
-            let mapping = unsafe { cosell_mapping::try_ref(mapping) }
-                .ok_or_else(|| (cosell_status::NullArgument, "mapping is NULL".to_owned()))?;
-            need(engine_out, "engine_out")?;
-            // SAFETY: by contract.
-            let path = unsafe { text::c_str(path) }.map_err(|s| arg(s, "path"))?;
-            Engine::open(path, mapping.clone()).map_err(core)
-        })();
-        match opened {
-            Ok(engine) => {
-                let state = EngineState {
+        // SAFETY: by contract.
+        unsafe {
+            construct(engine_out, "engine_out", error_buf, error_len, || {
+                let mapping = cosell_mapping::try_ref(mapping).ok_or_else(|| null("mapping"))?;
+                let path = required_c_str_arg(path, "path")?;
+                let engine = Engine::open(path, mapping.clone()).map_err(core)?;
+                Ok(EngineState {
                     engine,
                     last_error: CString::default(),
-                };
-                // SAFETY: checked non-NULL; writable by contract.
-                unsafe { *engine_out = cosell_engine::into_raw(state) };
-                cosell_status::Ok
-            }
-            Err((status, msg)) => {
-                // SAFETY: by contract.
-                unsafe { text::write_error(error_buf, error_len, &msg) };
-                status
-            }
+                })
+            })
         }
     })
 }
@@ -263,9 +239,9 @@ pub unsafe extern "C" fn cosell_engine_plan(
         state.run(|engine| {
             need(plan_out, "plan_out")?;
             // SAFETY: by contract.
-            let referral = unsafe { bytes(referral, referral_len, "referral") }?;
+            let referral = unsafe { bytes_arg(referral, referral_len, "referral") }?;
             // SAFETY: by contract.
-            let crm = unsafe { bytes(crm, crm_len, "CRM record") }?;
+            let crm = unsafe { bytes_arg(crm, crm_len, "CRM record") }?;
             let plan = engine.plan_json(referral, crm).map_err(core)?;
             // SAFETY: checked non-NULL; writable by contract.
             unsafe { *plan_out = cosell_plan::into_raw(plan) };
@@ -301,7 +277,7 @@ pub unsafe extern "C" fn cosell_engine_plan_many(
             state.last_error = CString::default();
             return cosell_status::Ok;
         }
-        if let Err((status, msg)) = need(pairs.cast_mut(), "pairs")
+        if let Err((status, msg)) = need(pairs, "pairs")
             .and(need(plans_out, "plans_out"))
             .and(need(statuses_out, "statuses_out"))
         {
@@ -314,27 +290,22 @@ pub unsafe extern "C" fn cosell_engine_plan_many(
         }
         // SAFETY: non-NULL, `count` readable elements by contract.
         let pairs = unsafe { std::slice::from_raw_parts(pairs, count) };
-        let mut inputs = Vec::with_capacity(count);
-        let mut bad: Vec<Option<Failure>> = Vec::with_capacity(count);
-        for (i, p) in pairs.iter().enumerate() {
-            // SAFETY: by contract.
-            let r = unsafe { bytes(p.referral, p.referral_len, &format!("pair {i}: referral")) };
-            // SAFETY: by contract.
-            let c = unsafe { bytes(p.crm, p.crm_len, &format!("pair {i}: CRM record")) };
-            match (r, c) {
-                (Ok(r), Ok(c)) => {
-                    inputs.push((r, c));
-                    bad.push(None);
-                }
-                (Err(e), _) | (_, Err(e)) => {
-                    // A placeholder the engine refuses cheaply; its result is replaced below.
-                    inputs.push((None, None));
-                    bad.push(Some(e));
-                }
-            }
-        }
-        let planned = match state.engine.plan_many(inputs) {
-            Ok(planned) => planned,
+        // A pair whose text is not UTF-8 fails alone; the others are planned on one snapshot.
+        let decoded: Vec<Result<PairText<'_>, Failure>> = pairs
+            .iter()
+            .map(|p| {
+                // SAFETY: by contract.
+                let referral = unsafe { text::opt_bytes_str(p.referral, p.referral_len) }
+                    .map_err(|s| arg(s, "referral"))?;
+                // SAFETY: by contract.
+                let crm = unsafe { text::opt_bytes_str(p.crm, p.crm_len) }
+                    .map_err(|s| arg(s, "CRM record"))?;
+                Ok((referral, crm))
+            })
+            .collect();
+        let valid = decoded.iter().filter_map(|d| d.as_ref().ok().copied());
+        let mut planned = match state.engine.plan_many(valid) {
+            Ok(planned) => planned.into_iter(),
             Err(e) => {
                 let (status, msg) = core(e);
                 state.last_error = message(&msg);
@@ -343,21 +314,25 @@ pub unsafe extern "C" fn cosell_engine_plan_many(
         };
         let mut messages = Vec::new();
         let mut failed = 0usize;
-        for (i, (result, bad)) in planned.into_iter().zip(bad).enumerate() {
-            let outcome = match bad {
-                Some(failure) => Err(failure),
-                None => result.map_err(core),
+        for (i, d) in decoded.iter().enumerate() {
+            let outcome = match d {
+                Err(failure) => Err(failure.clone()),
+                Ok(_) => planned.next().map_or_else(
+                    || {
+                        Err((
+                            cosell_status::Panic,
+                            "internal error: a pair was not planned".to_owned(),
+                        ))
+                    },
+                    |result| result.map_err(core),
+                ),
             };
             let (plan, status) = match outcome {
                 Ok(plan) => (cosell_plan::into_raw(plan), cosell_status::Ok),
                 Err((status, msg)) => {
                     failed += 1;
                     if messages.len() < 20 {
-                        messages.push(if msg.starts_with("pair ") {
-                            msg
-                        } else {
-                            format!("pair {i}: {msg}")
-                        });
+                        messages.push(format!("pair {i}: {msg}"));
                     }
                     (std::ptr::null_mut(), status)
                 }
@@ -408,15 +383,12 @@ pub unsafe extern "C" fn cosell_engine_commit(
             // SAFETY: by contract.
             let plan = unsafe { plan_arg(plan) }?;
             // SAFETY: by contract.
-            let results = match unsafe { bytes(results_json, results_len, "results") }? {
+            let results = match unsafe { bytes_arg(results_json, results_len, "results") }? {
                 None => CommitResults::default(),
                 Some(text) => parse_object(text, "results", RESULTS_FORM)?,
             };
             let report = engine.commit(plan, &results).map_err(core)?;
-            if !report_out.is_null() {
-                json_out(&report, report_out)?;
-            }
-            Ok(())
+            json_out_if(&report, report_out)
         })
     })
 }
@@ -442,7 +414,7 @@ pub unsafe extern "C" fn cosell_engine_record_dry_run(
             // SAFETY: by contract.
             let plan = unsafe { plan_arg(plan) }?;
             // SAFETY: by contract.
-            let cause = unsafe { c_str(cause, "cause") }?;
+            let cause = unsafe { c_str_arg(cause, "cause") }?;
             let rows = engine.record_dry_run(plan, cause).map_err(core)?;
             if !rows_out.is_null() {
                 // SAFETY: non-NULL and writable by contract.
@@ -516,7 +488,7 @@ pub unsafe extern "C" fn cosell_engine_audit(
         state.run(|engine| {
             need(rows_out, "rows_out")?;
             // SAFETY: by contract.
-            let query: AuditQuery = match unsafe { bytes(query_json, query_len, "query") }? {
+            let query: AuditQuery = match unsafe { bytes_arg(query_json, query_len, "query") }? {
                 None => AuditQuery::default(),
                 Some(text) => parse_object(
                     text,
@@ -550,17 +522,16 @@ pub unsafe extern "C" fn cosell_engine_reviews(
         state.run(|engine| {
             need(reviews_out, "reviews_out")?;
             // SAFETY: by contract.
-            let status = match unsafe { c_str(status, "status") }? {
-                None => None,
-                Some(s) => Some(ReviewStatus::parse(s).ok_or_else(|| {
-                    (
-                        cosell_status::InvalidArgument,
-                        format!("status {s:?}: expected open, resolved, dismissed or applied"),
-                    )
-                })?),
-            };
+            let status = unsafe { c_str_arg(status, "status") }?;
+            let status = one_of(
+                status,
+                "status",
+                ReviewStatus::parse,
+                ReviewStatus::ALL,
+                ReviewStatus::as_str,
+            )?;
             // SAFETY: by contract.
-            let referral = unsafe { c_str(referral_id, "referral_id") }?;
+            let referral = unsafe { c_str_arg(referral_id, "referral_id") }?;
             let reviews = engine.reviews(status, referral).map_err(core)?;
             json_out(&reviews, reviews_out)
         })
@@ -588,8 +559,7 @@ pub unsafe extern "C" fn cosell_engine_resolve_review(
         let state = try_mut!(cosell_engine, engine);
         state.run(|engine| {
             // SAFETY: by contract.
-            let choice = unsafe { bytes(choice_json, choice_len, "choice") }?
-                .ok_or_else(|| arg(cosell_status::NullArgument, "choice"))?;
+            let choice = unsafe { required_bytes_arg(choice_json, choice_len, "choice") }?;
             let choice: ReviewChoice = serde_json::from_str(choice).map_err(|e| {
                 bad_json(
                     "choice",
@@ -598,14 +568,11 @@ pub unsafe extern "C" fn cosell_engine_resolve_review(
                 )
             })?;
             // SAFETY: by contract.
-            let note = unsafe { c_str(note, "note") }?;
+            let note = unsafe { c_str_arg(note, "note") }?;
             let review = engine
                 .resolve_review(review_id, choice, note)
                 .map_err(core)?;
-            if !review_out.is_null() {
-                json_out(&review, review_out)?;
-            }
-            Ok(())
+            json_out_if(&review, review_out)
         })
     })
 }
@@ -628,12 +595,9 @@ pub unsafe extern "C" fn cosell_engine_dismiss_review(
         let state = try_mut!(cosell_engine, engine);
         state.run(|engine| {
             // SAFETY: by contract.
-            let note = unsafe { c_str(note, "note") }?;
+            let note = unsafe { c_str_arg(note, "note") }?;
             let review = engine.dismiss_review(review_id, note).map_err(core)?;
-            if !review_out.is_null() {
-                json_out(&review, review_out)?;
-            }
-            Ok(())
+            json_out_if(&review, review_out)
         })
     })
 }
@@ -655,8 +619,7 @@ pub unsafe extern "C" fn cosell_engine_link(
         state.run(|engine| {
             need(link_out, "link_out")?;
             // SAFETY: by contract.
-            let id = unsafe { c_str(referral_id, "referral_id") }?
-                .ok_or_else(|| arg(cosell_status::NullArgument, "referral_id"))?;
+            let id = unsafe { required_c_str_arg(referral_id, "referral_id") }?;
             let link = engine
                 .store()
                 .link_by_referral(id)
@@ -686,8 +649,7 @@ pub unsafe extern "C" fn cosell_engine_link_by_crm(
         state.run(|engine| {
             need(link_out, "link_out")?;
             // SAFETY: by contract.
-            let entity = unsafe { c_str(entity, "entity") }?
-                .ok_or_else(|| arg(cosell_status::NullArgument, "entity"))?;
+            let entity = unsafe { required_c_str_arg(entity, "entity") }?;
             let entity = CrmEntity::parse(entity).ok_or_else(|| {
                 (
                     cosell_status::InvalidArgument,
@@ -695,8 +657,7 @@ pub unsafe extern "C" fn cosell_engine_link_by_crm(
                 )
             })?;
             // SAFETY: by contract.
-            let id = unsafe { c_str(crm_id, "crm_id") }?
-                .ok_or_else(|| arg(cosell_status::NullArgument, "crm_id"))?;
+            let id = unsafe { required_c_str_arg(crm_id, "crm_id") }?;
             let link = engine
                 .store()
                 .link_by_crm(entity, id)
@@ -728,17 +689,14 @@ pub unsafe extern "C" fn cosell_engine_links(
         state.run(|engine| {
             need(links_out, "links_out")?;
             // SAFETY: by contract.
-            let status = match unsafe { c_str(status, "status") }? {
-                None => None,
-                Some(s) => Some(LinkStatus::parse(s).ok_or_else(|| {
-                    (
-                        cosell_status::InvalidArgument,
-                        format!(
-                            "status {s:?}: expected synced, pending, error, conflict or orphaned"
-                        ),
-                    )
-                })?),
-            };
+            let status = unsafe { c_str_arg(status, "status") }?;
+            let status = one_of(
+                status,
+                "status",
+                LinkStatus::parse,
+                LinkStatus::ALL,
+                LinkStatus::as_str,
+            )?;
             let links = engine
                 .store()
                 .links(status, limit, after_id)

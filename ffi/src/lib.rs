@@ -23,6 +23,7 @@
 #![allow(unsafe_code)]
 
 mod engine;
+mod failure;
 mod handle;
 mod mapping;
 mod panic;
@@ -35,11 +36,6 @@ pub use engine::{cosell_engine, cosell_pair};
 pub use mapping::{cosell_mapping, cosell_mapping_format};
 pub use plan::cosell_plan;
 pub use status::cosell_status;
-
-/// The status and message of a core error.
-pub(crate) fn fail_into(error: &cosell_core::Error) -> (cosell_status, String) {
-    (cosell_status::of(error), error.to_string())
-}
 
 // The thread-safety sentences of the header, checked by the compiler: an engine may move between threads
 // (`Send`); mappings and plans may be shared (`Send + Sync`).

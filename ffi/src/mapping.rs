@@ -7,10 +7,11 @@ use std::ffi::c_char;
 
 use cosell_core::Mapping;
 
+use crate::cosell_status;
+use crate::failure::{construct, core, null, required_bytes_arg, required_c_str_arg};
 use crate::handle::{Handle, check_out, try_ref};
 use crate::panic::boundary;
-use crate::text::{self, into_c};
-use crate::{cosell_status, fail_into};
+use crate::text::into_c;
 
 /// A compiled, validated field mapping (opaque). Immutable: may be shared between threads.
 #[allow(non_camel_case_types)]
@@ -52,11 +53,12 @@ pub unsafe extern "C" fn cosell_mapping_builtin(
 ) -> cosell_status {
     boundary(|| {
         // SAFETY: by contract.
-        let result = out_arg(mapping_out)
-            .and_then(|()| unsafe { text::c_str(name) }.map_err(|s| arg(s, "name")))
-            .and_then(|name| Mapping::builtin(name).map_err(|e| fail_into(&e.into())));
-        // SAFETY: by contract.
-        unsafe { finish(result, mapping_out, error_buf, error_len) }
+        unsafe {
+            construct(mapping_out, "mapping_out", error_buf, error_len, || {
+                let name = required_c_str_arg(name, "name")?;
+                Mapping::builtin(name).map_err(|e| core(e.into()))
+            })
+        }
     })
 }
 
@@ -82,20 +84,52 @@ pub unsafe extern "C" fn cosell_mapping_from_text(
 ) -> cosell_status {
     boundary(|| {
         // SAFETY: by contract.
-        let result = out_arg(mapping_out)
-            .and_then(|()| unsafe { required_bytes(text, len) })
-            .and_then(|t| match format {
-                0 => Mapping::from_json_str(t).map_err(|e| fail_into(&e.into())),
-                1 => Mapping::from_toml_str(t).map_err(|e| fail_into(&e.into())),
-                other => Err((
-                    cosell_status::InvalidArgument,
-                    format!(
-                        "format {other}: expected COSELL_MAPPING_FORMAT_JSON (0) or COSELL_MAPPING_FORMAT_TOML (1)"
-                    ),
-                )),
-            });
+        unsafe {
+            construct(mapping_out, "mapping_out", error_buf, error_len, || {
+                let text = required_bytes_arg(text, len, "text")?;
+                match format {
+                    0 => Mapping::from_json_str(text),
+                    1 => Mapping::from_toml_str(text),
+                    other => {
+                        return Err((
+                            cosell_status::InvalidArgument,
+                            format!(
+                                "format {other}: expected COSELL_MAPPING_FORMAT_JSON (0) or COSELL_MAPPING_FORMAT_TOML (1)"
+                            ),
+                        ));
+                    }
+                }
+                .map_err(|e| core(e.into()))
+            })
+        }
+    })
+}
+
+/// Loads and validates a mapping file (`path`, NUL-terminated): TOML when its name ends in `.toml`, JSON
+/// otherwise. Errors as in `cosell_mapping_from_text`, plus `COSELL_STATUS_MAPPING_IO` when the file cannot be
+/// read.
+///
+/// Out-params and the error buffer as in `cosell_mapping_builtin`.
+///
+/// # Safety
+/// `path` is a NUL-terminated string; `mapping_out` points to writable storage for a pointer; `error_buf` is NULL
+/// or points to `error_len` writable bytes.
+#[must_use = "a cosell_status says whether the call failed"]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cosell_mapping_from_file(
+    path: *const c_char,
+    mapping_out: *mut *mut cosell_mapping,
+    error_buf: *mut c_char,
+    error_len: usize,
+) -> cosell_status {
+    boundary(|| {
         // SAFETY: by contract.
-        unsafe { finish(result, mapping_out, error_buf, error_len) }
+        unsafe {
+            construct(mapping_out, "mapping_out", error_buf, error_len, || {
+                let path = required_c_str_arg(path, "path")?;
+                Mapping::from_file(path).map_err(|e| core(e.into()))
+            })
+        }
     })
 }
 
@@ -120,16 +154,13 @@ pub unsafe extern "C" fn cosell_mapping_override(
 ) -> cosell_status {
     boundary(|| {
         // SAFETY: by contract.
-        let result = unsafe { cosell_mapping::try_ref(base) }
-            .ok_or_else(|| (cosell_status::NullArgument, "base is NULL".to_owned()))
-            .and_then(|base| out_arg(mapping_out).map(|()| base))
-            .and_then(|base| {
-                // SAFETY: by contract.
-                let t = unsafe { required_bytes(overrides, len) }?;
-                base.override_with(t).map_err(|e| fail_into(&e.into()))
-            });
-        // SAFETY: by contract.
-        unsafe { finish(result, mapping_out, error_buf, error_len) }
+        unsafe {
+            construct(mapping_out, "mapping_out", error_buf, error_len, || {
+                let base = cosell_mapping::try_ref(base).ok_or_else(|| null("base"))?;
+                let overrides = required_bytes_arg(overrides, len, "overrides")?;
+                base.override_with(overrides).map_err(|e| core(e.into()))
+            })
+        }
     })
 }
 
@@ -201,64 +232,4 @@ pub unsafe extern "C" fn cosell_mapping_builtin_names(json_out: *mut *mut c_char
 pub unsafe extern "C" fn cosell_mapping_free(mapping: *mut cosell_mapping) {
     // SAFETY: by contract.
     boundary(|| unsafe { cosell_mapping::free(mapping) });
-}
-
-/// `COSELL_STATUS_NULL_ARGUMENT` when the out-param is NULL.
-fn out_arg(out: *mut *mut cosell_mapping) -> Result<(), (cosell_status, String)> {
-    if out.is_null() {
-        Err((
-            cosell_status::NullArgument,
-            "mapping_out is NULL".to_owned(),
-        ))
-    } else {
-        Ok(())
-    }
-}
-
-/// A failure of a C argument, naming it.
-fn arg(status: cosell_status, what: &str) -> (cosell_status, String) {
-    (
-        status,
-        format!("{what}: {}", status.text().trim_end_matches('\0')),
-    )
-}
-
-/// A required pointer + length text argument.
-///
-/// # Safety
-/// `ptr` is NULL or points to `len` readable bytes.
-unsafe fn required_bytes<'a>(
-    ptr: *const c_char,
-    len: usize,
-) -> Result<&'a str, (cosell_status, String)> {
-    // SAFETY: forwarded contract.
-    match unsafe { text::opt_bytes_str(ptr, len) } {
-        Ok(Some(t)) => Ok(t),
-        Ok(None) => Err((cosell_status::NullArgument, "the text is NULL".to_owned())),
-        Err(s) => Err(arg(s, "text")),
-    }
-}
-
-/// Writes a new mapping or the error of a constructor.
-///
-/// # Safety
-/// `out` is non-NULL and writable; `error_buf` is NULL or has `error_len` writable bytes.
-unsafe fn finish(
-    result: Result<Mapping, (cosell_status, String)>,
-    out: *mut *mut cosell_mapping,
-    error_buf: *mut c_char,
-    error_len: usize,
-) -> cosell_status {
-    match result {
-        Ok(mapping) => {
-            // SAFETY: `out` checked non-NULL (`out_arg`) before the mapping was made; writable by contract.
-            unsafe { *out = cosell_mapping::into_raw(mapping) };
-            cosell_status::Ok
-        }
-        Err((status, msg)) => {
-            // SAFETY: by contract.
-            unsafe { text::write_error(error_buf, error_len, &msg) };
-            status
-        }
-    }
 }

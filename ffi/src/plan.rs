@@ -11,9 +11,10 @@ use cosell_core::Plan;
 use cosell_core::plan::Side;
 
 use crate::cosell_status;
+use crate::failure::{construct, required_bytes_arg};
 use crate::handle::{Handle, check_out, try_ref};
 use crate::panic::boundary;
-use crate::text::{self, into_c};
+use crate::text::into_c;
 
 /// A plan for one pair (opaque). Immutable: may be shared between threads.
 #[allow(non_camel_case_types)]
@@ -145,33 +146,16 @@ pub unsafe extern "C" fn cosell_plan_from_json(
 ) -> cosell_status {
     boundary(|| {
         // SAFETY: by contract.
-        let parsed = match unsafe { text::opt_bytes_str(json, len) } {
-            _ if plan_out.is_null() => {
-                Err((cosell_status::NullArgument, "plan_out is NULL".to_owned()))
-            }
-            Ok(Some(t)) => serde_json::from_str::<Plan>(t).map_err(|e| {
-                (
-                    cosell_status::InvalidArgument,
-                    format!("plan JSON: {e}; expected what cosell_plan_to_json gave"),
-                )
-            }),
-            Ok(None) => Err((
-                cosell_status::NullArgument,
-                "plan JSON: the text argument is NULL".to_owned(),
-            )),
-            Err(s) => Err((s, format!("plan JSON: {}", s.text().trim_end_matches('\0')))),
-        };
-        match parsed {
-            Ok(plan) => {
-                // SAFETY: checked non-NULL; writable by contract.
-                unsafe { *plan_out = cosell_plan::into_raw(plan) };
-                cosell_status::Ok
-            }
-            Err((status, msg)) => {
-                // SAFETY: by contract.
-                unsafe { text::write_error(error_buf, error_len, &msg) };
-                status
-            }
+        unsafe {
+            construct(plan_out, "plan_out", error_buf, error_len, || {
+                let text = required_bytes_arg(json, len, "plan JSON")?;
+                serde_json::from_str::<Plan>(text).map_err(|e| {
+                    (
+                        cosell_status::InvalidArgument,
+                        format!("plan JSON: {e}; expected what cosell_plan_to_json gave"),
+                    )
+                })
+            })
         }
     })
 }

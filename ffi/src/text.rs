@@ -21,15 +21,6 @@ pub(crate) unsafe fn opt_c_str<'a>(ptr: *const c_char) -> Result<Option<&'a str>
         .map_err(|_| cosell_status::InvalidUtf8)
 }
 
-/// Reads a required NUL-terminated UTF-8 argument.
-///
-/// # Safety
-/// As [`opt_c_str`].
-pub(crate) unsafe fn c_str<'a>(ptr: *const c_char) -> Result<&'a str, cosell_status> {
-    // SAFETY: forwarded contract.
-    unsafe { opt_c_str(ptr) }?.ok_or(cosell_status::NullArgument)
-}
-
 /// Reads an optional pointer + length UTF-8 argument: `None` for a NULL pointer (whatever the length).
 ///
 /// # Safety

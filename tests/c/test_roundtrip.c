@@ -500,6 +500,25 @@ static void test_mappings(void)
             CHECK_STR(json, json2);
         }
     }
+    /* The same TOML as a file (`.toml` selects the format), and a file that is not there. */
+    {
+        char path[1024], missing[1024];
+        cosell_mapping *from_file = NULL, *none = NULL;
+        FILE *f = fopen(fresh_path(path, sizeof path, "mapping.toml"), "w");
+        if (CHECK(f != NULL)) {
+            fputs(toml, f);
+            fclose(f);
+            if (CHECK_STATUS_BUF(cosell_mapping_from_file(path, &from_file, err, sizeof err), COSELL_STATUS_OK, err)) {
+                CHECK_STR(cosell_mapping_crm(from_file), "salesforce");
+            }
+        }
+        CHECK_STATUS_BUF(cosell_mapping_from_file(fresh_path(missing, sizeof missing, "no-such-mapping.json"), &none,
+                                                  err, sizeof err),
+                         COSELL_STATUS_MAPPING_IO, err);
+        CHECK_CONTAINS(err, "no-such-mapping.json");
+        CHECK(none == NULL);
+        cosell_mapping_free(from_file);
+    }
     cosell_string_free(json);
     cosell_string_free(json2);
     cosell_string_free(names);
