@@ -31,6 +31,7 @@
 pub mod diff;
 pub mod engine;
 pub mod error;
+mod fnv;
 pub mod mapping;
 pub mod model;
 pub mod plan;

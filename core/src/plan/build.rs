@@ -989,14 +989,11 @@ fn diverged_sides(base: &Json) -> Option<(&Json, &Json)> {
 /// A plan's id: 64-bit FNV-1a over the pair, both versions and the planning time, as 16 hex digits.
 /// Deterministic (the same inputs give the same id) and cheap; it names a plan in the audit, it is not a secret.
 fn plan_id(parts: &[Option<&str>]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = crate::fnv::Fnv1a::new();
     for part in parts {
-        for b in part.unwrap_or("").bytes().chain(std::iter::once(0x1f)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        h.write(part.unwrap_or("").as_bytes()).write(&[0x1f]);
     }
-    format!("{h:016x}")
+    format!("{:016x}", h.finish())
 }
 
 fn policy_name(p: ConflictPolicy) -> &'static str {

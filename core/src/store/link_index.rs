@@ -16,6 +16,7 @@ use rusqlite::Connection;
 
 use super::StoreError;
 use super::sql::{self, Ctx};
+use crate::fnv::Fnv1a;
 use crate::model::CrmEntity;
 
 /// Link row ids by hashed key.
@@ -105,25 +106,15 @@ fn data_version(conn: &Connection) -> Result<i64, StoreError> {
 }
 
 fn referral_key(referral_id: &str) -> u64 {
-    fnv1a(0, referral_id.as_bytes())
+    Fnv1a::new().write(referral_id.as_bytes()).finish()
 }
 
 fn crm_key(entity: CrmEntity, crm_id: &str) -> u64 {
-    fnv1a(fnv1a(1, entity.as_str().as_bytes()), crm_id.as_bytes())
-}
-
-/// 64-bit FNV-1a of `bytes`, continuing from `seed` (0 starts fresh).
-fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
-    let mut h = if seed == 0 {
-        0xcbf2_9ce4_8422_2325
-    } else {
-        seed
-    };
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    Fnv1a::new()
+        .write(entity.as_str().as_bytes())
+        .write(&[0x1f])
+        .write(crm_id.as_bytes())
+        .finish()
 }
 
 /// The keys are hashes already: the map uses them as they are.
@@ -136,7 +127,10 @@ impl Hasher for IdHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        self.0 = fnv1a(self.0, bytes);
+        // Only `u64` keys are hashed here; other input is folded in all the same.
+        let mut h = Fnv1a::new();
+        h.write(&self.0.to_le_bytes()).write(bytes);
+        self.0 = h.finish();
     }
 
     fn write_u64(&mut self, n: u64) {
