@@ -2,34 +2,18 @@
 //! differently from the table: links written by another connection, rolled-back links whose row ids are reused,
 //! and links whose keys change.
 
-use std::path::PathBuf;
+mod common;
 
+use common::TempDir;
 use cosell_core::model::{CrmEntity, Version};
 use cosell_core::store::{Link, LinkCommit, LinkStatus, Store, StoreError};
 use serde_json::{Map, json};
 
 const T0: &str = "2026-01-01T00:00:00Z";
 
-/// A store file in a fresh temp directory (removed on drop).
-struct TempStore(PathBuf);
-
-impl TempStore {
-    fn new(name: &str) -> TempStore {
-        let dir = std::env::temp_dir().join(format!("cosell-lookup-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempStore(dir)
-    }
-
-    fn open(&self) -> Store {
-        Store::open(self.0.join("state.db")).expect("store opens")
-    }
-}
-
-impl Drop for TempStore {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// Opens (or creates) the store file of `dir`.
+fn open(dir: &TempDir) -> Store {
+    Store::open(dir.file("state.db")).expect("store opens")
 }
 
 fn link(referral: Option<&str>, crm_id: Option<&str>) -> Link {
@@ -72,8 +56,8 @@ fn find(
 
 #[test]
 fn links_written_by_another_connection_are_found() -> Result<(), StoreError> {
-    let dir = TempStore::new("other");
-    let mut a = dir.open();
+    let dir = TempDir::new("other");
+    let mut a = open(&dir);
     a.commit(&[LinkCommit::new(link(Some("R-1"), Some("O-1")))])?;
     assert!(matches!(find(&a, "R-1", "O-1")?, (Some(_), Some(_))));
     assert_eq!(
@@ -81,7 +65,7 @@ fn links_written_by_another_connection_are_found() -> Result<(), StoreError> {
         (None, None),
         "the index knows every link"
     );
-    let mut b = dir.open();
+    let mut b = open(&dir);
     let id = b.commit(&[LinkCommit::new(link(Some("R-2"), Some("O-2")))])?[0];
     assert_eq!(find(&a, "R-2", "O-2")?, (Some(id), Some(id)));
     assert_eq!(find(&a, "R-3", "O-3")?, (None, None));
@@ -90,8 +74,8 @@ fn links_written_by_another_connection_are_found() -> Result<(), StoreError> {
 
 #[test]
 fn a_rolled_back_link_and_its_reused_row_id_are_told_apart() -> Result<(), StoreError> {
-    let dir = TempStore::new("rollback");
-    let mut s = dir.open();
+    let dir = TempDir::new("rollback");
+    let mut s = open(&dir);
     assert_eq!(find(&s, "R-1", "O-1")?, (None, None)); // loads the index
     s.begin_transaction()?;
     let id = s.commit(&[LinkCommit::new(link(Some("R-1"), Some("O-1")))])?[0];
@@ -108,8 +92,8 @@ fn a_rolled_back_link_and_its_reused_row_id_are_told_apart() -> Result<(), Store
 
 #[test]
 fn a_link_whose_referral_is_stamped_later_is_found_by_its_new_key_only() -> Result<(), StoreError> {
-    let dir = TempStore::new("stamp");
-    let mut s = dir.open();
+    let dir = TempDir::new("stamp");
+    let mut s = open(&dir);
     let id = s.commit(&[LinkCommit::new(link(None, Some("O-1")))])?[0];
     assert_eq!(find(&s, "R-1", "O-1")?, (None, Some(id)));
     let mut stamped = link(Some("R-1"), Some("O-1"));
@@ -128,8 +112,8 @@ fn a_link_whose_referral_is_stamped_later_is_found_by_its_new_key_only() -> Resu
 
 #[test]
 fn two_readers_at_once_both_answer() -> Result<(), StoreError> {
-    let dir = TempStore::new("readers");
-    let mut s = dir.open();
+    let dir = TempDir::new("readers");
+    let mut s = open(&dir);
     let id = s.commit(&[LinkCommit::new(link(Some("R-1"), Some("O-1")))])?[0];
     s.read_snapshot(|s| -> Result<(), StoreError> {
         let mut first = s.link_reader()?;

@@ -2,9 +2,11 @@
 //! the audit and its `audit_log` view, reviews, the inbox, write intents and cursors.
 
 use std::error::Error;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
+mod common;
+
+use common::TempDir;
 use cosell_core::model::{CrmEntity, Version};
 use cosell_core::store::{
     AuditEntry, AuditQuery, Enqueued, FieldChange, InboxStatus, IntentSide, IntentStatus, Link,
@@ -17,34 +19,6 @@ type TestResult = Result<(), Box<dyn Error>>;
 
 /// `audit_log` columns read back: audit id, action, field, before, after.
 type LogRow = (i64, String, Option<String>, Option<String>, Option<String>);
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "cosell-store-test-{name}-{}-{n}",
-            std::process::id()
-        ));
-        // A leftover from an earlier run with the same pid is stale.
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir can be created");
-        TempDir(dir)
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 const T0: &str = "2025-01-01T00:00:00Z";
 const T1: &str = "2025-01-02T00:00:00Z";

@@ -4,29 +4,24 @@
 mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
 
-use common::{NOW, referral, set_at, sf_opportunity};
+use common::{NOW, TempDir, referral, set_at, sf_opportunity};
 use cosell_core::error::{CommitError, Error};
 use cosell_core::plan::Summary;
 use cosell_core::store::{AuditQuery, Store, StoreError};
 use cosell_core::{CommitResults, Engine, Mapping};
 use serde_json::{Value, json};
 
-/// A store file in a fresh temp directory (removed on drop).
-struct TempStore(PathBuf);
+/// The store file of a test directory.
+struct TempStore(TempDir);
 
 impl TempStore {
     fn new(name: &str) -> TempStore {
-        let dir =
-            std::env::temp_dir().join(format!("cosell-tx-test-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir can be created");
-        TempStore(dir)
+        TempStore(TempDir::new(name))
     }
 
     fn path(&self) -> String {
-        self.0.join("state.db").display().to_string()
+        self.0.file("state.db").display().to_string()
     }
 
     fn engine(&self) -> Engine {
@@ -36,12 +31,6 @@ impl TempStore {
         )
         .expect("store opens")
         .with_clock(Box::new(|| NOW))
-    }
-}
-
-impl Drop for TempStore {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

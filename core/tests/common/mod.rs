@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use cosell_core::model::{CrmSystem, Version};
 use cosell_core::plan::{Action, CrmWrite, PatchOp, Plan};
 use cosell_core::store::{AuditQuery, AuditRow, Link};
@@ -12,6 +15,34 @@ use cosell_core::{CommitReport, CommitResults, Engine, Mapping, SideOutcome};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::macros::datetime;
+
+/// A directory under the system temp dir for store files, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A fresh directory named after `name`, the process and a counter.
+    pub fn new(name: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("cosell-test-{name}-{}-{n}", std::process::id()));
+        // A leftover from an earlier run with the same pid is stale.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir can be created");
+        TempDir(dir)
+    }
+
+    /// The path of `name` in the directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// The fixed planning time of every test engine.
 pub const NOW: OffsetDateTime = datetime!(2026-11-24 10:00 UTC);
