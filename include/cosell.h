@@ -176,6 +176,17 @@ typedef struct cosell_pair {
   size_t crm_len;
 } cosell_pair;
 
+// One plan and its results for `cosell_engine_commit_many`: `results` is JSON text of `results_len` bytes, as
+// for `cosell_engine_commit`, or NULL when the plan writes nothing.
+typedef struct cosell_commit_item {
+  // The plan.
+  const struct cosell_plan *plan;
+  // What the host applied, or NULL.
+  const char *results;
+  // Its length in bytes.
+  size_t results_len;
+} cosell_commit_item;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -269,6 +280,22 @@ cosell_status cosell_engine_commit(struct cosell_engine *engine,
                                    const char *results_json,
                                    size_t results_len,
                                    char **report_out);
+
+// Commits `count` plans and their results in one transaction, all or nothing: the batch form of
+// `cosell_engine_commit` (each index page is written once per batch instead of once per plan). `items` is an array
+// of `count` plans with their results. On success writes the commit reports, a JSON array in the order of
+// `items`, to `*reports_out` when it is not NULL (free it with `cosell_string_free`). When one plan fails (a stale
+// plan, results that do not fit), nothing of the batch is written and the message names that plan.
+//
+// # Safety
+// `engine` is a live engine; `items` points to `count` readable `cosell_commit_item`s with live plans and results
+// readable for their lengths (or NULL); `reports_out` is NULL or points to writable storage for a pointer. `items`
+// may be NULL only when `count` is 0.
+COSELL_MUST_USE
+cosell_status cosell_engine_commit_many(struct cosell_engine *engine,
+                                        const struct cosell_commit_item *items,
+                                        size_t count,
+                                        char **reports_out);
 
 // Records `plan` as a dry run: its decisions become audit rows with `dry_run = 1` and outcome `planned`
 // (refusals stay `refused`); nothing else changes. `cause` (NUL-terminated) may be NULL. On success writes the

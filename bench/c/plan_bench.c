@@ -8,7 +8,7 @@
  * One JSON line per measurement on stdout:
  *   {"bench": "c_link", "crm": "salesforce", "records": N, "seconds": S, "per_s": R, "batch": 20000}
  *     first sync of the v1 pairs: open the store, cosell_engine_plan_many 1000 pairs at a time and
- *     cosell_engine_commit each plan, one transaction per 20000 pairs, close (the WAL checkpoint is part of it)
+ *     cosell_engine_commit_many per chunk, one transaction per 20000 pairs, close (the WAL checkpoint is part of it)
  *   {"bench": "c_plan", "crm": "salesforce", "records": N, "seconds": S, "per_s": R, "counts": {...}}
  *     the v2 pairs planned 1000 at a time with cosell_engine_plan_many, reading the input inside the timing
  *   {"bench": "c_peak_rss", "mb": M}
@@ -165,6 +165,7 @@ static void link_all(struct reader *r, const char *dir, const char *crm, const c
 {
     static cosell_plan *plans[CHUNK];
     static cosell_status statuses[CHUNK];
+    static cosell_commit_item items[CHUNK];
     size_t linked = 0, n, in_tx = 0;
     double start = now();
     cosell_engine *e = open_engine(m, store);
@@ -178,7 +179,10 @@ static void link_all(struct reader *r, const char *dir, const char *crm, const c
                 fprintf(stderr, "plan_bench: v1 pair %zu plans %s, not link\n", linked + i, summary);
                 exit(1);
             }
-            check(e, cosell_engine_commit(e, plans[i], NULL, 0, NULL), "commit");
+            items[i] = (cosell_commit_item){plans[i], NULL, 0};
+        }
+        check(e, cosell_engine_commit_many(e, items, n, NULL), "commit_many");
+        for (size_t i = 0; i < n; i++) {
             cosell_plan_free(plans[i]);
         }
         linked += n;

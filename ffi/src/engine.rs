@@ -79,6 +79,20 @@ fn bad_json(what: &str, expected: &str, e: &serde_json::Error) -> Failure {
     )
 }
 
+/// One plan and its results for `cosell_engine_commit_many`: `results` is JSON text of `results_len` bytes, as
+/// for `cosell_engine_commit`, or NULL when the plan writes nothing.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct cosell_commit_item {
+    /// The plan.
+    pub plan: *const cosell_plan,
+    /// What the host applied, or NULL.
+    pub results: *const c_char,
+    /// Its length in bytes.
+    pub results_len: usize,
+}
+
 /// A pair's texts for planning: the referral and the CRM record, each `None` when it does not exist.
 type PairText<'a> = (Option<&'a str>, Option<&'a str>);
 
@@ -138,6 +152,22 @@ fn json_out_if(value: &impl Serialize, out: *mut *mut c_char) -> Result<(), Fail
         Ok(())
     } else {
         json_out(value, out)
+    }
+}
+
+/// Reads the results of a commit: `CommitResults::default()` for NULL (the plan writes nothing).
+///
+/// # Safety
+/// `ptr` is NULL or points to `len` readable bytes.
+unsafe fn results_arg(
+    ptr: *const c_char,
+    len: usize,
+    what: &str,
+) -> Result<CommitResults, Failure> {
+    // SAFETY: forwarded contract.
+    match unsafe { bytes_arg(ptr, len, what) }? {
+        None => Ok(CommitResults::default()),
+        Some(text) => parse_object(text, what, RESULTS_FORM),
     }
 }
 
@@ -383,12 +413,60 @@ pub unsafe extern "C" fn cosell_engine_commit(
             // SAFETY: by contract.
             let plan = unsafe { plan_arg(plan) }?;
             // SAFETY: by contract.
-            let results = match unsafe { bytes_arg(results_json, results_len, "results") }? {
-                None => CommitResults::default(),
-                Some(text) => parse_object(text, "results", RESULTS_FORM)?,
-            };
+            let results = unsafe { results_arg(results_json, results_len, "results") }?;
             let report = engine.commit(plan, &results).map_err(core)?;
             json_out_if(&report, report_out)
+        })
+    })
+}
+
+/// Commits `count` plans and their results in one transaction, all or nothing: the batch form of
+/// `cosell_engine_commit` (each index page is written once per batch instead of once per plan). `items` is an array
+/// of `count` plans with their results. On success writes the commit reports, a JSON array in the order of
+/// `items`, to `*reports_out` when it is not NULL (free it with `cosell_string_free`). When one plan fails (a stale
+/// plan, results that do not fit), nothing of the batch is written and the message names that plan.
+///
+/// # Safety
+/// `engine` is a live engine; `items` points to `count` readable `cosell_commit_item`s with live plans and results
+/// readable for their lengths (or NULL); `reports_out` is NULL or points to writable storage for a pointer. `items`
+/// may be NULL only when `count` is 0.
+#[must_use = "a cosell_status says whether the call failed"]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cosell_engine_commit_many(
+    engine: *mut cosell_engine,
+    items: *const cosell_commit_item,
+    count: usize,
+    reports_out: *mut *mut c_char,
+) -> cosell_status {
+    boundary(|| {
+        let state = try_mut!(cosell_engine, engine);
+        state.run(|engine| {
+            let items: &[cosell_commit_item] = if count == 0 {
+                &[]
+            } else {
+                need(items, "items")?;
+                if count > isize::MAX as usize / size_of::<cosell_commit_item>() {
+                    return Err((
+                        cosell_status::InvalidArgument,
+                        "count: larger than any array".to_owned(),
+                    ));
+                }
+                // SAFETY: non-NULL, `count` readable elements by contract.
+                unsafe { std::slice::from_raw_parts(items, count) }
+            };
+            let mut batch = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                // SAFETY: by contract.
+                let plan = unsafe { plan_arg(item.plan) }
+                    .map_err(|(s, m)| (s, format!("item {i}: {m}")))?;
+                // SAFETY: by contract.
+                let results = unsafe { results_arg(item.results, item.results_len, "results") }
+                    .map_err(|(s, m)| (s, format!("item {i}: {m}")))?;
+                batch.push((plan, results));
+            }
+            let refs: Vec<_> = batch.iter().map(|(p, r)| (*p, r)).collect();
+            let reports = engine.commit_many(&refs).map_err(core)?;
+            json_out_if(&reports, reports_out)
         })
     })
 }

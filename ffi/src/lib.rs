@@ -32,7 +32,7 @@ mod status;
 mod text;
 mod version;
 
-pub use engine::{cosell_engine, cosell_pair};
+pub use engine::{cosell_commit_item, cosell_engine, cosell_pair};
 pub use mapping::{cosell_mapping, cosell_mapping_format};
 pub use plan::cosell_plan;
 pub use status::cosell_status;

@@ -312,6 +312,45 @@ static void test_plan_many(const struct crm_case *c, const struct records *r)
     cosell_engine_free(e);
 }
 
+/* cosell_engine_commit_many: several plans in one transaction, all or nothing. */
+static void test_commit_many(const struct crm_case *c, const struct records *r)
+{
+    cosell_engine *e = open_engine(c->profile, ":memory:");
+    cosell_pair pairs[2];
+    cosell_plan *plans[2] = {NULL, NULL};
+    cosell_status statuses[2];
+    cosell_commit_item items[2];
+    char *reports = SENTINEL, *counts = NULL;
+    if (e == NULL) {
+        return;
+    }
+    pairs[0] = (cosell_pair){r->ref_a.s, r->ref_a.n, r->crm_a.s, r->crm_a.n};
+    pairs[1] = (cosell_pair){r->ref_c.s, r->ref_c.n, r->crm_c.s, r->crm_c.n};
+    if (CHECK_OK(e, cosell_engine_plan_many(e, pairs, 2, plans, statuses)) && CHECK(plans[0] && plans[1])) {
+        items[0] = (cosell_commit_item){plans[0], NULL, 0};
+        items[1] = (cosell_commit_item){plans[1], NULL, 0};
+        if (CHECK_OK(e, cosell_engine_commit_many(e, items, 2, &reports))) {
+            CHECK_CONTAINS(reports, "\"summary\":\"link\"");
+            CHECK(strstr(reports, "},{") != NULL); /* two reports */
+            cosell_string_free(reports);
+        }
+        /* The same first syncs again are stale: the whole batch is refused and nothing is written. */
+        reports = SENTINEL;
+        CHECK_STATUS(e, cosell_engine_commit_many(e, items, 2, &reports), COSELL_STATUS_COMMIT_STALE_PLAN);
+        CHECK(reports == SENTINEL);
+        if (CHECK_OK(e, cosell_engine_link_counts(e, &counts))) {
+            CHECK_CONTAINS(counts, "\"synced\":2");
+        }
+    }
+    CHECK_STATUS(e, cosell_engine_commit_many(e, NULL, 1, NULL), COSELL_STATUS_NULL_ARGUMENT);
+    CHECK_CONTAINS(cosell_engine_last_error(e), "items is NULL");
+    CHECK_OK(e, cosell_engine_commit_many(e, NULL, 0, NULL));
+    cosell_string_free(counts);
+    cosell_plan_free(plans[0]);
+    cosell_plan_free(plans[1]);
+    cosell_engine_free(e);
+}
+
 /* Begin/commit/rollback: a rolled back commit leaves no link, a committed transaction keeps it. */
 static void test_transactions(const struct crm_case *c, const struct records *r)
 {
@@ -541,6 +580,7 @@ int main(int argc, char **argv)
         test_sync_cycle(c, &r, fresh_path(path, sizeof path, name));
         test_plan_json_roundtrip(c, &r);
         test_plan_many(c, &r);
+        test_commit_many(c, &r);
         test_transactions(c, &r);
         test_links(c, &r);
         test_dry_run(c, &r);
