@@ -15,7 +15,8 @@
 //!
 //! Usage: `cargo bench -p cosell-core --bench workload -- DIR` (DIR made by `bench/workload.py`). Set
 //! `BENCH_SKIP_PER_PAIR=1` to skip the one-commit-per-pair run, `BENCH_PLAN_ONLY=1` to plan against the stores
-//! an earlier run linked (for profiling one phase), or `BENCH_LINK_BATCH=N` to link N pairs per transaction.
+//! an earlier run linked (for profiling one phase), `BENCH_LINK_BATCH=N` to link N pairs per transaction, or
+//! `BENCH_CRM=salesforce|dynamics` to run one CRM.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -191,7 +192,11 @@ fn main() {
         (Summary::Nothing, count("unchanged")),
     ]
     .into();
+    let only = std::env::var("BENCH_CRM").ok();
     for (crm, profile) in [("salesforce", "salesforce"), ("dynamics", "dynamics365")] {
+        if only.as_deref().is_some_and(|o| o != crm) {
+            continue;
+        }
         let mapping = Mapping::builtin(profile).expect("built-in profile");
         let link_batch = std::env::var("BENCH_LINK_BATCH")
             .ok()

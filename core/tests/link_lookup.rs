@@ -1,6 +1,7 @@
-//! Finding a pair's link goes through an in-memory index of link keys; these tests check that it never answers
-//! differently from the table: links written by another connection, rolled-back links whose row ids are reused,
-//! and links whose keys change.
+//! Finding a pair's link goes through an in-memory index of link keys, and the table is searched by 64-bit hashes of
+//! the ids (schema version 3); these tests check that neither ever answers differently from the ids themselves:
+//! links written by another connection, rolled-back links whose row ids are reused, links whose keys change, two
+//! ids that share a hash, and the uniqueness of a referral and of a CRM record, which the store checks itself.
 
 mod common;
 
@@ -123,5 +124,119 @@ fn two_readers_at_once_both_answer() -> Result<(), StoreError> {
         assert!(second.by_referral("R-2")?.is_none());
         Ok(())
     })??;
+    Ok(())
+}
+
+/// The documented key of a referral id: 64-bit FNV-1a of its UTF-8 bytes, as a signed `SQLite` integer. Stored
+/// keys must never change between builds; this pins them.
+fn referral_key(id: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(h.to_ne_bytes())
+}
+
+fn raw(dir: &TempDir) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.file("state.db")).expect("raw connection opens")
+}
+
+#[test]
+fn stored_keys_are_the_documented_hashes() -> Result<(), StoreError> {
+    let dir = TempDir::new("keys");
+    let mut s = open(&dir);
+    s.commit(&[LinkCommit::new(link(Some("R-1"), Some("O-1")))])?;
+    let key: i64 = raw(&dir)
+        .query_row(
+            "SELECT referral_key FROM links WHERE referral_id = 'R-1'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("key");
+    assert_eq!(key, referral_key("R-1"));
+    Ok(())
+}
+
+#[test]
+fn duplicates_are_refused_whether_or_not_the_index_is_loaded() -> Result<(), StoreError> {
+    for loaded in [false, true] {
+        let dir = TempDir::new("unique");
+        let mut s = open(&dir);
+        let first = s.commit(&[LinkCommit::new(link(Some("R-1"), Some("O-1")))])?[0];
+        if loaded {
+            assert_eq!(find(&s, "R-0", "O-0")?, (None, None));
+        }
+        // Within one batch, against a committed link, and against a link another connection wrote after the
+        // index was loaded.
+        let batch = [
+            LinkCommit::new(link(Some("R-2"), Some("O-2"))),
+            LinkCommit::new(link(Some("R-2"), Some("O-3"))),
+        ];
+        let err = s.commit(&batch).expect_err("repeated referral in a batch");
+        assert!(err.to_string().contains("referral_id \"R-2\""), "{err}");
+        let batch = [
+            LinkCommit::new(link(Some("R-4"), Some("O-4"))),
+            LinkCommit::new(link(Some("R-5"), Some("O-4"))),
+        ];
+        let err = s
+            .commit(&batch)
+            .expect_err("repeated CRM record in a batch");
+        assert!(err.to_string().contains("crm_id \"O-4\""), "{err}");
+        let err = s
+            .commit(&[LinkCommit::new(link(Some("R-1"), Some("O-9")))])
+            .expect_err("committed referral");
+        assert!(err.to_string().contains(&format!("link {first}")), "{err}");
+        open(&dir).commit(&[LinkCommit::new(link(Some("R-7"), Some("O-7")))])?;
+        let err = s
+            .commit(&[LinkCommit::new(link(Some("R-8"), Some("O-7")))])
+            .expect_err("CRM record another connection linked");
+        assert!(err.to_string().contains("crm_id \"O-7\""), "{err}");
+        // A link may keep its own keys, and move to free ones; not to another link's.
+        let mut moved = link(Some("R-1"), Some("O-1"));
+        moved.id = Some(first);
+        s.commit(&[LinkCommit::new(moved.clone())])?;
+        moved.revision = 1;
+        moved.crm_id = Some("O-7".into());
+        let err = s
+            .commit(&[LinkCommit::new(moved)])
+            .expect_err("repointed onto a linked CRM record");
+        assert!(err.to_string().contains("crm_id \"O-7\""), "{err}");
+        let count: i64 = raw(&dir)
+            .query_row("SELECT count(*) FROM links", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(count, 2, "index loaded: {loaded}");
+    }
+    Ok(())
+}
+
+#[test]
+fn two_referrals_that_share_a_key_are_two_links() -> Result<(), StoreError> {
+    // A real 64-bit collision is impractical to find; a row is given another id's key instead, which is what a
+    // collision looks like to every query.
+    let dir = TempDir::new("collision");
+    let mut s = open(&dir);
+    let a = s.commit(&[LinkCommit::new(link(Some("R-A"), Some("O-A")))])?[0];
+    raw(&dir)
+        .execute(
+            "UPDATE links SET referral_key = ?1 WHERE id = ?2",
+            rusqlite::params![referral_key("R-B"), a],
+        )
+        .expect("key rewritten");
+    // Through the index (which now maps R-B's key to link A) and through SQL alone.
+    assert_eq!(find(&s, "R-B", "O-B")?, (None, None));
+    assert!(open(&dir).link_by_referral("R-B")?.is_none());
+    let b = s.commit(&[LinkCommit::new(link(Some("R-B"), Some("O-B")))])?[0];
+    assert_ne!(a, b);
+    assert_eq!(find(&s, "R-B", "O-B")?, (Some(b), Some(b)));
+    assert_eq!(
+        open(&dir).link_by_referral("R-B")?.and_then(|l| l.id),
+        Some(b)
+    );
+    // Still one link per referral id.
+    let err = open(&dir)
+        .commit(&[LinkCommit::new(link(Some("R-B"), Some("O-C")))])
+        .expect_err("duplicate of the colliding referral");
+    assert!(err.to_string().contains(&format!("link {b}")), "{err}");
     Ok(())
 }

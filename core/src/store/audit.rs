@@ -226,11 +226,12 @@ fn query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>, StoreError>
     sql::check_opt_time("audit query until", q.until.as_deref())?;
     let mut conditions: Vec<(&str, &dyn ToSql)> = Vec::new();
     if let Some(r) = &q.referral_id {
-        // Rows of a linked referral are found through its link, the others by the partial index
-        // `audit_unlinked`. `?` is replaced by the same numbered parameter in both places.
+        // Rows of a linked referral are found through its link (by its key, see `store/keys.rs`), the others by
+        // the partial index `audit_unlinked`. `?` is replaced by the same numbered parameter in every place.
         conditions.push((
             "((link_id IS NULL AND referral_id = ?) \
-             OR link_id IN (SELECT id FROM links WHERE referral_id = ?))",
+             OR link_id IN (SELECT id FROM links \
+                            WHERE referral_key = cosell_referral_key(?) AND referral_id = ?))",
             r,
         ));
     }

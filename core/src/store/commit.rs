@@ -10,7 +10,7 @@ use super::audit::{self, AuditEntry, AuditWriter, Subject};
 use super::intents::{self, IntentStatus};
 use super::links::{self, Link};
 use super::review::{self, NewReview};
-use super::sql::{self, Ctx};
+use super::sql;
 use super::{Store, StoreError, inbox};
 
 /// One link's outcome, written by [`Store::commit`].
@@ -79,18 +79,25 @@ impl Store {
         for c in commits {
             check(c)?;
         }
-        let ids = self.write_tx(|tx| {
-            let mut insert = tx
-                .prepare_cached(links::INSERT)
-                .ctx("preparing the link insert")?;
-            let mut update = tx
-                .prepare_cached(links::UPDATE)
-                .ctx("preparing the link update")?;
+        // The link index answers the uniqueness checks of `links::write` for keys no link has. It is checked
+        // against other connections' writes inside the transaction (where none can commit), learns each link as it
+        // is written (a batch may repeat a key), and is put back whatever the outcome: entries of links a
+        // rollback undoes are harmless, as every hit is checked against the table.
+        let mut index = self
+            .link_index
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut slot| slot.take());
+        let written = self.write_tx(|tx| {
+            if let Some(i) = index.as_mut() {
+                i.check(tx)?;
+            }
+            let mut writer = links::Writer::new(tx)?;
             let mut audit = AuditWriter::new(tx)?;
             let mut ids = Vec::with_capacity(commits.len());
             for c in commits {
                 let link = &c.link;
-                let id = links::write(tx, &mut insert, &mut update, link)?;
+                let id = links::write(&mut writer, index.as_mut(), link)?;
                 let subject = Subject {
                     link_id: Some(id),
                     referral_id: link.referral_id.as_deref(),
@@ -115,13 +122,13 @@ impl Store {
                 ids.push(id);
             }
             Ok(ids)
-        })?;
-        let written: Vec<(i64, &Link)> = ids
-            .iter()
-            .copied()
-            .zip(commits.iter().map(|c| &c.link))
-            .collect();
-        self.note_links_written(&written);
+        });
+        if let Some(i) = index
+            && let Ok(mut slot) = self.link_index.try_borrow_mut()
+        {
+            *slot = Some(i);
+        }
+        let ids = written?;
         Ok(ids)
     }
 }

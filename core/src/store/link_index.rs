@@ -7,7 +7,7 @@
 //! (`PRAGMA data_version`, read once per batch of look-ups). Once another connection writes, misses go to SQL as
 //! well, and what SQL finds is added, so the index warms again.
 //!
-//! Keys are 64-bit hashes of the ids (16 bytes per entry, about 5 MB for 100,000 links).
+//! Keys are the links' 64-bit keys (see `store/keys.rs`; 16 bytes per entry, about 5 MB for 100,000 links).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -17,13 +17,12 @@ use rusqlite::Connection;
 use super::StoreError;
 use super::sql::{self, Ctx};
 use crate::fnv::Fnv1a;
-use crate::model::CrmEntity;
 
 /// Link row ids by hashed key.
 #[derive(Debug, Default)]
 pub(crate) struct LinkIndex {
-    by_referral: HashMap<u64, i64, BuildHasherDefault<IdHasher>>,
-    by_crm: HashMap<u64, i64, BuildHasherDefault<IdHasher>>,
+    by_referral: HashMap<i64, i64, BuildHasherDefault<IdHasher>>,
+    by_crm: HashMap<i64, i64, BuildHasherDefault<IdHasher>>,
     /// Misses are definite: no other connection has written since the index was filled.
     complete: bool,
     /// `PRAGMA data_version` when `complete` was last confirmed.
@@ -49,15 +48,17 @@ impl LinkIndex {
             ..LinkIndex::default()
         };
         let mut stmt = conn
-            .prepare("SELECT id, referral_id, crm_entity, crm_id FROM links")
+            .prepare("SELECT id, referral_key, crm_key FROM links")
             .ctx("loading the link index")?;
         let mut rows = stmt.query([]).ctx("loading the link index")?;
         while let Some(row) = rows.next().ctx("loading the link index")? {
             let id = sql::int(row, 0, "links.id")?;
-            let referral = sql::opt_str(row, 1, "links.referral_id")?;
-            let entity = sql::opt_str(row, 2, "links.crm_entity")?.and_then(CrmEntity::parse);
-            let crm_id = sql::opt_str(row, 3, "links.crm_id")?;
-            index.note(id, referral, entity.zip(crm_id));
+            if let Some(key) = sql::opt_int(row, 1, "links.referral_key")? {
+                index.by_referral.insert(key, id);
+            }
+            if let Some(key) = sql::opt_int(row, 2, "links.crm_key")? {
+                index.by_crm.insert(key, id);
+            }
         }
         index.complete = true;
         Ok(index)
@@ -72,23 +73,23 @@ impl LinkIndex {
     }
 
     /// Records that link `id` now has these keys (written by this connection, or found by SQL).
-    pub(crate) fn note(&mut self, id: i64, referral: Option<&str>, crm: Option<(CrmEntity, &str)>) {
-        if let Some(r) = referral {
-            self.by_referral.insert(referral_key(r), id);
+    pub(crate) fn note(&mut self, id: i64, referral_key: Option<i64>, crm_key: Option<i64>) {
+        if let Some(k) = referral_key {
+            self.by_referral.insert(k, id);
         }
-        if let Some((entity, crm_id)) = crm {
-            self.by_crm.insert(crm_key(entity, crm_id), id);
+        if let Some(k) = crm_key {
+            self.by_crm.insert(k, id);
         }
     }
 
-    /// Where the link of a referral is.
-    pub(crate) fn referral(&self, referral_id: &str) -> Hint {
-        self.hint(self.by_referral.get(&referral_key(referral_id)))
+    /// Where the link with this referral key is.
+    pub(crate) fn referral(&self, key: i64) -> Hint {
+        self.hint(self.by_referral.get(&key))
     }
 
-    /// Where the link of a CRM record is.
-    pub(crate) fn crm(&self, entity: CrmEntity, crm_id: &str) -> Hint {
-        self.hint(self.by_crm.get(&crm_key(entity, crm_id)))
+    /// Where the link with this CRM key is.
+    pub(crate) fn crm(&self, key: i64) -> Hint {
+        self.hint(self.by_crm.get(&key))
     }
 
     fn hint(&self, found: Option<&i64>) -> Hint {
@@ -103,18 +104,6 @@ impl LinkIndex {
 fn data_version(conn: &Connection) -> Result<i64, StoreError> {
     conn.pragma_query_value(None, "data_version", |r| r.get(0))
         .ctx("reading the data version")
-}
-
-fn referral_key(referral_id: &str) -> u64 {
-    Fnv1a::new().write(referral_id.as_bytes()).finish()
-}
-
-fn crm_key(entity: CrmEntity, crm_id: &str) -> u64 {
-    Fnv1a::new()
-        .write(entity.as_str().as_bytes())
-        .write(&[0x1f])
-        .write(crm_id.as_bytes())
-        .finish()
 }
 
 /// The keys are hashes already: the map uses them as they are.
@@ -133,7 +122,7 @@ impl Hasher for IdHasher {
         self.0 = h.finish();
     }
 
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+    fn write_i64(&mut self, n: i64) {
+        self.0 = u64::from_ne_bytes(n.to_ne_bytes());
     }
 }

@@ -2,10 +2,11 @@
 //! canonical values the three-way merge compares against, the last seen version of each side, and the
 //! pair's sync status. Links are written only through [`Store::commit`](super::Store::commit).
 
-use rusqlite::{CachedStatement, Connection, Row, Statement, params};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, Row, Statement, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::keys::{crm_key, referral_key};
 use super::link_index::{Hint, LinkIndex};
 use super::sql::{self, Ctx};
 use super::{Store, StoreError};
@@ -86,28 +87,27 @@ impl std::fmt::Debug for LinkReader<'_> {
 impl LinkReader<'_> {
     /// The link of a Partner Center referral, if any.
     pub fn by_referral(&mut self, referral_id: &str) -> Result<Option<Link>, StoreError> {
+        let key = referral_key(referral_id);
         let hint = self
             .index
             .as_ref()
-            .map_or(Hint::Unknown, |i| i.referral(referral_id));
+            .map_or(Hint::Unknown, |i| i.referral(key));
         let found = self.find(
             hint,
             |l| l.referral_id.as_deref() == Some(referral_id),
-            |r| first(&mut r.by_referral, &[&referral_id]),
+            |r| first(&mut r.by_referral, &[&key, &referral_id]),
         );
         found.map_err(|e| e.in_store(self.path))
     }
 
     /// The link of a CRM record, if any.
     pub fn by_crm(&mut self, entity: CrmEntity, crm_id: &str) -> Result<Option<Link>, StoreError> {
-        let hint = self
-            .index
-            .as_ref()
-            .map_or(Hint::Unknown, |i| i.crm(entity, crm_id));
+        let key = crm_key(entity, crm_id);
+        let hint = self.index.as_ref().map_or(Hint::Unknown, |i| i.crm(key));
         let found = self.find(
             hint,
             |l| l.crm_entity == entity && l.crm_id.as_deref() == Some(crm_id),
-            |r| first(&mut r.by_crm, &[&entity.as_str(), &crm_id]),
+            |r| first(&mut r.by_crm, &[&key, &entity.as_str(), &crm_id]),
         );
         found.map_err(|e| e.in_store(self.path))
     }
@@ -134,8 +134,8 @@ impl LinkReader<'_> {
         let found = search(self)?;
         if let (Some(l), Some(index)) = (&found, self.index.as_mut()) {
             if let Some(id) = l.id {
-                let crm = l.crm_id.as_deref().map(|c| (l.crm_entity, c));
-                index.note(id, l.referral_id.as_deref(), crm);
+                let (referral, crm) = keys_of(l);
+                index.note(id, referral, crm);
             }
         }
         Ok(found)
@@ -155,17 +155,23 @@ macro_rules! select_links {
 }
 
 /// Inserts a link. Both statements take the same parameters: `?1`-`?15` the columns, `?16` `created_at` here (the
-/// link id in [`UPDATE`]), `?17` the revision.
+/// link id in [`UPDATE`]), `?17` the revision, `?18` and `?19` the referral and CRM keys.
 pub(crate) const INSERT: &str = "INSERT INTO links (referral_id, crm_entity, crm_id, base, \
     pc_etag, pc_modified, pc_stamp, crm_etag, crm_modified, crm_stamp, status, last_error_kind, \
-    last_error, last_plan, updated_at, created_at, revision) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+    last_error, last_plan, updated_at, created_at, revision, referral_key, crm_key) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 
 /// Updates a link if it is still at the revision read (`?17`), and moves its revision on.
 pub(crate) const UPDATE: &str = "UPDATE links SET referral_id = ?1, crm_entity = ?2, crm_id = ?3, \
     base = ?4, pc_etag = ?5, pc_modified = ?6, pc_stamp = ?7, crm_etag = ?8, crm_modified = ?9, \
     crm_stamp = ?10, status = ?11, last_error_kind = ?12, last_error = ?13, last_plan = ?14, \
-    updated_at = ?15, revision = revision + 1 WHERE id = ?16 AND revision = ?17";
+    updated_at = ?15, revision = revision + 1, referral_key = ?18, crm_key = ?19 \
+    WHERE id = ?16 AND revision = ?17";
+
+/// The look-up of a link by referral id: `?1` its key, `?2` the id.
+const BY_REFERRAL: &str = select_links!("WHERE referral_key = ?1 AND referral_id = ?2");
+/// The look-up of a link by CRM record: `?1` its key, `?2` the entity, `?3` the id.
+const BY_CRM: &str = select_links!("WHERE crm_key = ?1 AND crm_entity = ?2 AND crm_id = ?3");
 
 /// Decodes one row of [`select_links!`].
 fn decode(row: &Row<'_>) -> Result<Link, StoreError> {
@@ -245,15 +251,25 @@ pub(crate) fn check(link: &Link) -> Result<(), StoreError> {
     sql::check_time("link updated_at", &link.updated_at)
 }
 
+/// The referral and CRM keys of a link (see `store/keys.rs`).
+pub(crate) fn keys_of(link: &Link) -> (Option<i64>, Option<i64>) {
+    (
+        link.referral_id.as_deref().map(referral_key),
+        link.crm_id.as_deref().map(|c| crm_key(link.crm_entity, c)),
+    )
+}
+
 /// Writes `link` with the cached [`INSERT`] (id `None`) or [`UPDATE`] statement and returns its id.
 ///
-/// A unique-key clash is reported as [`StoreError::InvalidState`] naming the key; no row is read first.
+/// A link whose referral id, or CRM entity and id, another link holds is refused with
+/// [`StoreError::InvalidState`] naming the key (see [`check_unique`]).
 pub(crate) fn write(
-    conn: &Connection,
-    insert: &mut Statement<'_>,
-    update: &mut Statement<'_>,
+    statements: &mut Writer<'_>,
+    mut index: Option<&mut LinkIndex>,
     link: &Link,
 ) -> Result<i64, StoreError> {
+    let (referral_key, crm_key) = keys_of(link);
+    check_unique(statements, index.as_deref(), link, referral_key, crm_key)?;
     let base = sql::to_json(&link.base, "links.base")?;
     let plan = link
         .last_plan
@@ -284,20 +300,26 @@ pub(crate) fn write(
         link.updated_at,
         key,
         link.revision,
+        referral_key,
+        crm_key,
     ];
     let result = match link.id {
-        None => insert.insert(values).map(Some),
-        Some(id) => update
+        None => statements.insert.insert(values).map(Some),
+        Some(id) => statements
+            .update
             .execute(values)
             .map(|changed| (changed == 1).then_some(id)),
     };
     match result {
-        Ok(Some(id)) => Ok(id),
+        Ok(Some(id)) => {
+            if let Some(i) = index.as_mut() {
+                i.note(id, referral_key, crm_key);
+            }
+            Ok(id)
+        }
         Ok(None) => {
             let id = link.id.unwrap_or_default();
-            let exists = conn
-                .query_row("SELECT 1 FROM links WHERE id = ?1", [id], |_| Ok(()))
-                .is_ok();
+            let exists = statements.exists.exists([id]).ctx("reading a link")?;
             Err(if exists {
                 StoreError::StaleLink {
                     id,
@@ -310,45 +332,81 @@ pub(crate) fn write(
                 }
             })
         }
-        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
-            Err(duplicate(conn, link, e))
-        }
         Err(e) => Err(StoreError::from_sqlite("writing a link", e)),
     }
 }
 
-/// Names the key another link already holds (only read after a unique constraint failed).
-fn duplicate(conn: &Connection, link: &Link, original: rusqlite::Error) -> StoreError {
-    let other = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Option<i64> {
-        conn.query_row(sql, params, |r| r.get(0)).ok()
+/// The cached statements of a batch of link writes.
+pub(crate) struct Writer<'c> {
+    insert: CachedStatement<'c>,
+    update: CachedStatement<'c>,
+    referral_holder: CachedStatement<'c>,
+    crm_holder: CachedStatement<'c>,
+    exists: CachedStatement<'c>,
+}
+
+impl<'c> Writer<'c> {
+    /// Prepares (or takes from the cache) the statements.
+    pub(crate) fn new(conn: &'c Connection) -> Result<Self, StoreError> {
+        let prepare = |text| conn.prepare_cached(text).ctx("preparing a link write");
+        Ok(Writer {
+            insert: prepare(INSERT)?,
+            update: prepare(UPDATE)?,
+            referral_holder: prepare(
+                "SELECT id FROM links WHERE referral_key = ?1 AND referral_id = ?2 AND id IS NOT ?3",
+            )?,
+            crm_holder: prepare(
+                "SELECT id FROM links WHERE crm_key = ?1 AND crm_entity = ?2 AND crm_id = ?3 \
+                 AND id IS NOT ?4",
+            )?,
+            exists: prepare("SELECT 1 FROM links WHERE id = ?1")?,
+        })
+    }
+}
+
+/// Refuses `link` when another link has its referral id, or its CRM entity and id.
+///
+/// The keys are hashes, so the table has no unique index to do this (schema version 3). Inside the write
+/// transaction the in-memory link index, when it is complete (see `store/link_index.rs`), answers for a key it
+/// has never seen: no link has it, nothing to read. Any other answer is checked with an indexed look-up of the
+/// key that compares the ids themselves.
+fn check_unique(
+    statements: &mut Writer<'_>,
+    index: Option<&LinkIndex>,
+    link: &Link,
+    referral_key: Option<i64>,
+    crm_key: Option<i64>,
+) -> Result<(), StoreError> {
+    let holder = |stmt: &mut CachedStatement<'_>, params: &[&dyn rusqlite::ToSql]| {
+        stmt.query_row(params, |r| r.get::<_, i64>(0))
+            .optional()
+            .ctx("checking that a link's keys are free")
     };
-    let this = link.id.unwrap_or(0);
-    if let Some(referral) = &link.referral_id
-        && let Some(id) = other(
-            "SELECT id FROM links WHERE referral_id = ?1 AND id <> ?2",
-            &[referral, &this],
-        )
+    if let (Some(referral), Some(key)) = (&link.referral_id, referral_key)
+        && index.is_none_or(|i| i.referral(key) != Hint::Absent)
+        && let Some(id) = holder(&mut statements.referral_holder, &[&key, referral, &link.id])?
     {
-        return StoreError::InvalidState {
+        return Err(StoreError::InvalidState {
             what: "link",
             detail: format!("link {id} already has referral_id {referral:?}"),
-        };
+        });
     }
-    if let Some(crm_id) = &link.crm_id
-        && let Some(id) = other(
-            "SELECT id FROM links WHERE crm_entity = ?1 AND crm_id = ?2 AND id <> ?3",
-            &[&link.crm_entity.as_str(), crm_id, &this],
-        )
+    if let (Some(crm_id), Some(key)) = (&link.crm_id, crm_key)
+        && index.is_none_or(|i| i.crm(key) != Hint::Absent)
+        && let Some(id) = holder(
+            &mut statements.crm_holder,
+            &[&key, &link.crm_entity.as_str(), crm_id, &link.id],
+        )?
     {
-        return StoreError::InvalidState {
+        return Err(StoreError::InvalidState {
             what: "link",
             detail: format!(
                 "link {id} already has {} crm_id {crm_id:?}",
                 link.crm_entity.as_str()
             ),
-        };
+        });
     }
-    StoreError::from_sqlite("writing a link", original)
+    Ok(())
 }
 
 impl Store {
@@ -362,9 +420,9 @@ impl Store {
     pub fn link_by_referral(&self, referral_id: &str) -> Result<Option<Link>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn
-                .prepare_cached(select_links!("WHERE referral_id = ?1"))
+                .prepare_cached(BY_REFERRAL)
                 .ctx("preparing a link read")?;
-            first(&mut stmt, &[&referral_id])
+            first(&mut stmt, &[&referral_key(referral_id), &referral_id])
         })
     }
 
@@ -393,31 +451,21 @@ impl Store {
         };
         Ok(LinkReader {
             by_id: prepare(select_links!("WHERE id = ?1"))?,
-            by_referral: prepare(select_links!("WHERE referral_id = ?1"))?,
-            by_crm: prepare(select_links!("WHERE crm_entity = ?1 AND crm_id = ?2"))?,
+            by_referral: prepare(BY_REFERRAL)?,
+            by_crm: prepare(BY_CRM)?,
             index,
             path: &self.path,
         })
     }
 
-    /// Records in the link index (when it is loaded) the keys of links this connection wrote.
-    pub(crate) fn note_links_written(&self, links: &[(i64, &Link)]) {
-        if let Ok(mut slot) = self.link_index.try_borrow_mut() {
-            let Some(index) = slot.as_mut() else { return };
-            for (id, l) in links {
-                let crm = l.crm_id.as_deref().map(|c| (l.crm_entity, c));
-                index.note(*id, l.referral_id.as_deref(), crm);
-            }
-        }
-    }
-
     /// The link of a CRM record, if any.
     pub fn link_by_crm(&self, entity: CrmEntity, crm_id: &str) -> Result<Option<Link>, StoreError> {
         self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached(select_links!("WHERE crm_entity = ?1 AND crm_id = ?2"))
-                .ctx("preparing a link read")?;
-            first(&mut stmt, &[&entity.as_str(), &crm_id])
+            let mut stmt = conn.prepare_cached(BY_CRM).ctx("preparing a link read")?;
+            first(
+                &mut stmt,
+                &[&crm_key(entity, crm_id), &entity.as_str(), &crm_id],
+            )
         })
     }
 

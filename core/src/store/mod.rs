@@ -63,6 +63,7 @@ mod cursors;
 mod error;
 mod inbox;
 mod intents;
+mod keys;
 mod link_index;
 mod links;
 mod review;
