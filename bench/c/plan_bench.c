@@ -6,11 +6,14 @@
  *   plan_bench DIR [STORE_DIR]     DIR made by `bench/workload.py N DIR`; stores go to STORE_DIR (target/c/bench)
  *
  * One JSON line per measurement on stdout:
- *   {"bench": "c_link", "crm": "salesforce", "records": N, "seconds": S, "per_s": R, "batch": 20000}
- *     first sync of the v1 pairs: open the store, cosell_engine_plan_many 1000 pairs at a time and
+ *   {"bench": "c_link", "crm": "salesforce", "records": N, "seconds": S, "per_s": R, "runs": 3, "per_s_min": ..,
+ *    "per_s_max": .., "batch": 20000}
+ *     first sync of the v1 pairs: open the store, cosell_engine_plan_many 500 pairs at a time and
  *     cosell_engine_commit_many per chunk, one transaction per 20000 pairs, close (the WAL checkpoint is part of it)
- *   {"bench": "c_plan", "crm": "salesforce", "records": N, "seconds": S, "per_s": R, "counts": {...}}
- *     the v2 pairs planned 1000 at a time with cosell_engine_plan_many, reading the input inside the timing
+ *   {"bench": "c_plan", "crm": "salesforce", "records": N, "seconds": S, "per_s": R, "runs": 3, ..., "counts": {...}}
+ *     the v2 pairs planned 500 at a time with cosell_engine_plan_many, reading the input inside the timing
+ * Each measurement is run RUNS times (each link into a new store) and the median run reported, with the slowest and
+ * fastest, as core/benches/workload.rs does.
  *   {"bench": "c_peak_rss", "mb": M}
  * Exits non-zero when a plan fails or the plan counts differ from the manifest.
  */
@@ -25,7 +28,8 @@
 
 #include "cosell.h"
 
-#define CHUNK 1000        /* pairs per cosell_engine_plan_many (PLAN_BATCH in workload.rs) */
+#define CHUNK 500         /* pairs per cosell_engine_plan_many (PLAN_BATCH in workload.rs) */
+#define RUNS 3            /* runs of each measurement (RUNS in workload.rs) */
 #define TX_PAIRS 20000    /* pairs per transaction when linking (LINK_BATCH in workload.rs) */
 #define INPUT_BUFFER (1 << 20)
 
@@ -153,22 +157,49 @@ static cosell_engine *open_engine(const cosell_mapping *m, const char *store)
     return e;
 }
 
-static void report(const char *bench, const char *crm, size_t records, double seconds, const char *extra)
+static int by_seconds(const void *a, const void *b)
 {
-    printf("{\"bench\": \"%s\", \"crm\": \"%s\", \"records\": %zu, \"seconds\": %.3f, \"per_s\": %.0f%s}\n", bench,
-           crm, records, seconds, (double)records / seconds, extra);
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Prints the median of RUNS timings (sorted in place), with the slowest and fastest. */
+static void report(const char *bench, const char *crm, size_t records, double seconds[RUNS], const char *extra)
+{
+    double median;
+    qsort(seconds, RUNS, sizeof seconds[0], by_seconds);
+    median = seconds[RUNS / 2];
+    printf("{\"bench\": \"%s\", \"crm\": \"%s\", \"records\": %zu, \"seconds\": %.3f, \"per_s\": %.0f, \"runs\": %d, "
+           "\"per_s_min\": %.0f, \"per_s_max\": %.0f%s}\n",
+           bench, crm, records, median, (double)records / median, RUNS, (double)records / seconds[RUNS - 1],
+           (double)records / seconds[0], extra);
     fflush(stdout);
 }
 
-/* First sync of the v1 pairs into a fresh store: every plan is a link, committed with NULL results. */
-static void link_all(struct reader *r, const char *dir, const char *crm, const cosell_mapping *m, const char *store)
+static void remove_store(const char *store)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char path[4200];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s%s", store, suffixes[i]);
+        remove(path);
+    }
+}
+
+/* First sync of the v1 pairs into a fresh store: every plan is a link, committed with NULL results. Returns the
+ * seconds taken; the pairs linked into `*linked_out`. */
+static double link_all(struct reader *r, const char *dir, const cosell_mapping *m, const char *crm, const char *store,
+                       size_t *linked_out)
 {
     static cosell_plan *plans[CHUNK];
     static cosell_status statuses[CHUNK];
     static cosell_commit_item items[CHUNK];
     size_t linked = 0, n, in_tx = 0;
-    double start = now();
-    cosell_engine *e = open_engine(m, store);
+    double start;
+    cosell_engine *e;
+    remove_store(store);
+    start = now();
+    e = open_engine(m, store);
     reader_open(r, dir, crm, "v1");
     check(e, cosell_engine_begin_transaction(e), "begin_transaction");
     while ((n = next_chunk(r)) > 0) {
@@ -195,19 +226,21 @@ static void link_all(struct reader *r, const char *dir, const char *crm, const c
     }
     check(e, cosell_engine_commit_transaction(e), "commit_transaction");
     cosell_engine_free(e); /* closing checkpoints the WAL into the store: part of the work */
-    report("c_link", crm, linked, now() - start, ", \"batch\": 20000");
+    *linked_out = linked;
+    return now() - start;
 }
 
-/* The v2 pairs planned against the linked store; the counts of each summary into `counts`. */
-static void plan_all(struct reader *r, const char *dir, const char *crm, const cosell_mapping *m, const char *store,
-                     size_t counts[N_SUMMARIES])
+/* The v2 pairs planned against the linked store; the counts of each summary into `counts` (zeroed first) and the
+ * pairs planned into `*planned_out`. Returns the seconds taken. */
+static double plan_all(struct reader *r, const char *dir, const char *crm, const cosell_mapping *m, const char *store,
+                       size_t counts[N_SUMMARIES], size_t *planned_out)
 {
     static cosell_plan *plans[CHUNK];
     static cosell_status statuses[CHUNK];
-    char extra[1024];
-    size_t planned = 0, n, used = 0;
+    size_t planned = 0, n;
     cosell_engine *e = open_engine(m, store);
     double start, seconds;
+    memset(counts, 0, N_SUMMARIES * sizeof counts[0]);
     reader_open(r, dir, crm, "v2");
     start = now();
     while ((n = next_chunk(r)) > 0) {
@@ -228,17 +261,23 @@ static void plan_all(struct reader *r, const char *dir, const char *crm, const c
     }
     seconds = now() - start;
     cosell_engine_free(e);
-    used = (size_t)snprintf(extra, sizeof extra, ", \"counts\": {");
+    *planned_out = planned;
+    return seconds;
+}
+
+/* The counts as a JSON member: `, "counts": {"nothing": 1, ...}`. */
+static void counts_json(const size_t counts[N_SUMMARIES], char *extra, size_t size)
+{
+    size_t used = (size_t)snprintf(extra, size, ", \"counts\": {");
     for (size_t k = 0; k < N_SUMMARIES; k++) {
-        if (counts[k] > 0 && used < sizeof extra) {
-            used += (size_t)snprintf(extra + used, sizeof extra - used, "%s\"%s\": %zu",
-                                     extra[used - 1] == '{' ? "" : ", ", SUMMARIES[k], counts[k]);
+        if (counts[k] > 0 && used < size) {
+            used += (size_t)snprintf(extra + used, size - used, "%s\"%s\": %zu", extra[used - 1] == '{' ? "" : ", ",
+                                     SUMMARIES[k], counts[k]);
         }
     }
-    if (used < sizeof extra) {
-        snprintf(extra + used, sizeof extra - used, "}");
+    if (used < size) {
+        snprintf(extra + used, size - used, "}");
     }
-    report("c_plan", crm, planned, seconds, extra);
 }
 
 /* A count of manifest.json ("key": number), or -1. A minimal reader: the manifest is flat and written by
@@ -296,16 +335,6 @@ static bool counts_match(const char *manifest, const char *crm, const size_t cou
     return ok;
 }
 
-static void remove_store(const char *store)
-{
-    static const char *const suffixes[] = {"", "-wal", "-shm"};
-    char path[4200];
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s%s", store, suffixes[i]);
-        remove(path);
-    }
-}
-
 static double peak_rss_mb(void)
 {
     char line[256];
@@ -341,10 +370,19 @@ int main(int argc, char **argv)
         if (cosell_mapping_builtin(crms[c][1], &m, err, sizeof err) != COSELL_STATUS_OK) {
             die("cannot load the mapping", err);
         }
+        double link_s[RUNS], plan_s[RUNS];
+        size_t linked = 0, planned = 0;
+        char extra[1024];
         snprintf(store, sizeof store, "%s/plan_bench-%s.db", store_dir, crm);
-        remove_store(store);
-        link_all(&r, dir, crm, m, store);
-        plan_all(&r, dir, crm, m, store, counts);
+        for (int i = 0; i < RUNS; i++) {
+            link_s[i] = link_all(&r, dir, m, crm, store, &linked);
+        }
+        report("c_link", crm, linked, link_s, ", \"batch\": 20000");
+        for (int i = 0; i < RUNS; i++) {
+            plan_s[i] = plan_all(&r, dir, crm, m, store, counts, &planned);
+        }
+        counts_json(counts, extra, sizeof extra);
+        report("c_plan", crm, planned, plan_s, extra);
         ok = counts_match(manifest, crm, counts) && ok;
         cosell_mapping_free(m);
     }
