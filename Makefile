@@ -13,10 +13,13 @@ SMOKE_DIR := bench/out/smoke
 CBINDGEN_VERSION := 0.29.4
 CBINDGEN := .tools/bin/cbindgen
 PREFIX ?= /usr/local
+# The Python virtual environment (maturin, pytest, mypy, pandas, matplotlib, nbclient, tqdm), made on first use.
+VENV := .venv
+VPY := $(VENV)/bin/python
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: help demo test lint fmt build test-rust bench bench-smoke clean lib header header-check install readme-c install-check
+.PHONY: help demo test lint fmt build test-rust bench bench-smoke clean lib header header-check install readme-c install-check wheel test-python
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,7 +27,7 @@ help: ## list the targets
 demo: ## build and run the end-to-end sync scenario (plans, applies, commits; prints plans and audit)
 	$(CARGO) run --release -q -p cosell-core --example demo
 
-test: lint header-check test-rust test-c readme-c install-check bench-smoke ## everything CI runs: lint, header check, Rust and C tests, the demo, a small benchmark
+test: lint header-check test-rust test-c readme-c install-check test-python bench-smoke ## everything CI runs: lint, header check, Rust, C and Python tests, the demo, a small benchmark
 	$(CARGO) run -q -p cosell-core --example demo > /dev/null
 	@echo "make test: all green"
 
@@ -40,6 +43,22 @@ build: ## build every crate and target
 
 test-rust: ## unit, scenario, property and doc tests (fails if no test ran)
 	scripts/cargo-test-counted.sh --workspace
+
+$(VENV)/.installed: python/requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r python/requirements-dev.txt
+	touch $@
+
+wheel: $(VENV)/.installed ## build the Python wheel (release, abi3) with maturin and install it into .venv
+	rm -f target/wheels/cosell-*.whl
+	$(VENV)/bin/maturin build --release -q -m python/Cargo.toml --out target/wheels
+	$(VENV)/bin/pip install -q --force-reinstall --no-deps target/wheels/cosell-*.whl
+
+test-python: wheel ## pytest (tests/python), stubs checked against the built module, mypy --strict on the examples
+	$(VPY) -m pytest -q -p no:cacheprovider tests/python
+	$(VPY) -m mypy.stubtest cosell --allowlist python/stubtest-allowlist.txt
+	$(VPY) -m mypy --strict --cache-dir target/mypy examples/python
 
 lib: ## build libcosell.so and libcosell.a (release) into target/release
 	$(CARGO) build --release -q -p cosell-ffi
