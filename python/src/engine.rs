@@ -168,6 +168,27 @@ impl PyEngine {
         self.with(py, |e| Ok(e.store().schema_version()))
     }
 
+    /// Stamps plans and audit rows with `at` (RFC 3339) from now on, or with the system clock again when `at` is
+    /// `None`: for simulations, replays and tests.
+    #[pyo3(signature = (at))]
+    fn set_time(&self, py: Python<'_>, at: Option<&str>) -> PyResult<()> {
+        let fixed = at
+            .map(|text| {
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .map_err(|e| {
+                        input_error(py, format!("at: {text:?} is not an RFC 3339 time ({e})"))
+                    })
+            })
+            .transpose()?;
+        self.with(py, move |e| {
+            match fixed {
+                Some(t) => e.set_clock(Box::new(move || t)),
+                None => e.set_clock(Box::new(time::OffsetDateTime::now_utc)),
+            }
+            Ok(())
+        })
+    }
+
     /// True once closed.
     #[getter]
     fn closed(&self, py: Python<'_>) -> bool {

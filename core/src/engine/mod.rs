@@ -125,6 +125,12 @@ impl Engine {
         self
     }
 
+    /// Replaces the clock of an engine in use (simulations, replays and tests stamp plans and audit rows with the
+    /// time they choose).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
     /// The mapping.
     pub fn mapping(&self) -> &Mapping {
         &self.mapping

@@ -177,6 +177,11 @@ class Engine:
         """Closes the store (an open transaction is rolled back). Closing twice is harmless."""
         self._native.close()
 
+    def set_time(self, at: TimeLike | None) -> None:
+        """Stamps plans and audit rows with ``at`` from now on (``None``: the system clock again). For simulations,
+        replays and tests; a live sync leaves the clock alone."""
+        self._native.set_time(_time(at, "at"))
+
     @property
     def closed(self) -> bool:
         """True once closed."""
