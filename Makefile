@@ -57,8 +57,11 @@ wheel: $(VENV)/.installed ## build the Python wheel (release, abi3) with maturin
 
 test-python: wheel ## pytest (tests/python), stubs checked against the built module, mypy --strict on the examples
 	$(VPY) -m pytest -q -p no:cacheprovider tests/python
-	$(VPY) -m mypy.stubtest cosell --allowlist python/stubtest-allowlist.txt
-	$(VPY) -m mypy --strict --cache-dir target/mypy examples/python
+	$(VPY) -m mypy.stubtest cosell
+	$(VPY) -m mypy --strict --cache-dir target/mypy -p cosell
+	$(VPY) -m mypy --strict --cache-dir target/mypy examples/python bench/python
+	$(VPY) examples/python/quickstart.py > /dev/null
+	$(VPY) scripts/run-notebook.py examples/audit_analysis.ipynb
 
 lib: ## build libcosell.so and libcosell.a (release) into target/release
 	$(CARGO) build --release -q -p cosell-ffi
@@ -114,15 +117,18 @@ install: lib target/native-static-libs.txt ## install the header, libcosell.so.$
 $(BENCH_DIR)/manifest.json: bench/workload.py
 	$(PYTHON) bench/workload.py $(BENCH_N) $(BENCH_DIR) > /dev/null
 
-bench: $(BENCH_DIR)/manifest.json ## the standard workload (BENCH_N=100000 pairs), Rust and through the C API: one JSON line per measurement
+bench: $(BENCH_DIR)/manifest.json wheel ## the standard workload (BENCH_N=100000 pairs) in Rust, through the C API and from Python: one JSON line per measurement
 	$(CARGO) bench -q -p cosell-core --bench workload -- $(abspath $(BENCH_DIR)) | tee bench/out/results-$(BENCH_N).jsonl
 	$(MAKE) -s bench-c BENCH_DIR=$(BENCH_DIR) | tee -a bench/out/results-$(BENCH_N).jsonl
 	$(PYTHON) scripts/bench-ratio.py bench/out/results-$(BENCH_N).jsonl
+	$(VPY) bench/python/workload_bench.py $(BENCH_DIR) --rust bench/out/results-$(BENCH_N).jsonl \
+	  | tee -a bench/out/results-$(BENCH_N).jsonl
 
-bench-smoke: ## the benchmarks (Rust and C) at 2,000 pairs: check they run and their plan counts match the manifest
+bench-smoke: wheel ## the benchmarks (Rust, C and Python) at 2,000 pairs: check they run and their plan counts match the manifest
 	$(PYTHON) bench/workload.py 2000 $(SMOKE_DIR) > /dev/null
 	$(CARGO) bench -q -p cosell-core --bench workload -- $(abspath $(SMOKE_DIR))
 	$(MAKE) -s bench-c BENCH_DIR=$(SMOKE_DIR)
+	$(VPY) bench/python/workload_bench.py $(SMOKE_DIR) --runs 1
 
 clean: ## remove build output, benchmark data and the pinned tools
 	$(CARGO) clean

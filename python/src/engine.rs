@@ -18,9 +18,6 @@ use crate::errors::{guard, raise, to_py_err};
 use crate::mapping::PyMapping;
 use crate::plan::PyPlan;
 
-/// Plans a batch at most this many pairs per store snapshot by default (the benchmark's `PLAN_BATCH`).
-const DEFAULT_CHUNK: usize = 500;
-
 /// A mapping and a state store: plans pairs against their stored bases and commits what was applied.
 ///
 /// Safe to share between threads: calls are serialized on the store's connection and release the GIL while they
@@ -226,11 +223,11 @@ impl PyEngine {
             .map(PyPlan::new)
     }
 
-    /// Plans many `(referral, crm_record)` pairs, `chunk_size` per store snapshot, with the GIL released while
+    /// Plans many `(referral, crm_record)` pairs, `chunk_size` per store snapshot (500, the benchmark's `PLAN_BATCH`), with the GIL released while
     /// planning. Returns one item per pair, in order: a `Plan`, or the exception that pair raised (one bad pair
     /// does not stop the others). `progress(done, total)` is called after each chunk (`total` is `None` when
     /// `pairs` has no length).
-    #[pyo3(signature = (pairs, chunk_size = DEFAULT_CHUNK, progress = None))]
+    #[pyo3(signature = (pairs, chunk_size = 500, progress = None))]
     fn plan_many<'py>(
         &self,
         py: Python<'py>,

@@ -7,6 +7,7 @@ from typing import Any, final
 
 from .errors import CosellError
 
+__all__ = ["Mapping", "Plan", "Engine", "__version__", "SCHEMA_VERSION"]
 __version__: str
 SCHEMA_VERSION: int
 
@@ -74,7 +75,7 @@ class Plan:
     def to_json(self) -> str: ...
     @staticmethod
     def from_json(text: str) -> Plan: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final

@@ -9,7 +9,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, Union, overload
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Union, cast, overload
 
 from . import _native
 from ._native import Mapping, Plan
@@ -260,7 +260,7 @@ class Engine:
         for i, item in enumerate(results):
             if isinstance(item, CosellError):
                 raise type(item)(f"pair {i}: {item}", item.kind, item.detail) from item
-        return results  # type: ignore[return-value]  # no exception is left in it
+        return results  # no exception is left in it
 
     def commit(
         self,
@@ -289,7 +289,7 @@ class Engine:
             given = [crm_id, crm_version, crm_error, partner_center_id, partner_center_etag, partner_center_error]
             if any(v is not None for v in given):
                 raise ValueError("results: give either results or the keyword arguments per side, not both")
-            return self._native.commit(plan, results)  # type: ignore[return-value]
+            return cast(CommitReport, self._native.commit(plan, results))
         built: dict[str, Any] = {}
         crm = _side(crm=self.crm, side="crm", record_id=crm_id, version=crm_version, error=crm_error)
         if crm is not None:
@@ -305,13 +305,13 @@ class Engine:
             built["partner_center"] = pc
         if cause is not None:
             built["cause"] = cause
-        return self._native.commit(plan, built)  # type: ignore[return-value]
+        return cast(CommitReport, self._native.commit(plan, built))
 
     def commit_many(self, items: Iterable[tuple[Plan, AbcMapping[str, Any] | str | None]]) -> list[CommitReport]:
         """Commits many ``(plan, results)`` pairs in one transaction, all or nothing; ``results`` in the core's
         JSON form (``{"crm": {"outcome": "applied", "version": {...}}, ...}``) or ``None`` for a plan that writes
         nothing."""
-        return self._native.commit_many(list(items))  # type: ignore[return-value]
+        return cast(list[CommitReport], self._native.commit_many(list(items)))
 
     def record_dry_run(self, plan: Plan, cause: str | None = None) -> int:
         """Records ``plan`` in the audit as a dry run (``dry_run`` set, outcome ``planned``); nothing else changes.
@@ -389,7 +389,7 @@ class Store:
             query["until"] = _time(until, "until")
         if limit is not None:
             query["limit"] = limit
-        return self._native.audit(query)  # type: ignore[no-any-return]
+        return self._native.audit(query)
 
     def audit_frame(
         self,
@@ -445,24 +445,24 @@ class Store:
     def reviews(self, status: str | None = None, referral_id: str | None = None) -> list[dict[str, Any]]:
         """The review queue: conflicts held for a person; optionally one status (``open``, ``resolved``,
         ``dismissed``, ``applied``) and one referral."""
-        return self._native.reviews(status, referral_id)  # type: ignore[no-any-return]
+        return self._native.reviews(status, referral_id)
 
     def link(self, link_id: int) -> dict[str, Any] | None:
         """The link with this id, or ``None``."""
-        return self._native.link(link_id)  # type: ignore[no-any-return]
+        return self._native.link(link_id)
 
     def link_by_referral(self, referral_id: str) -> dict[str, Any] | None:
         """The link of a referral, or ``None``."""
-        return self._native.link_by_referral(referral_id)  # type: ignore[no-any-return]
+        return self._native.link_by_referral(referral_id)
 
     def link_by_crm(self, crm_entity: str, crm_id: str) -> dict[str, Any] | None:
         """The link of a CRM record (``crm_entity`` ``"opportunity"`` or ``"lead"``), or ``None``."""
-        return self._native.link_by_crm(crm_entity, crm_id)  # type: ignore[no-any-return]
+        return self._native.link_by_crm(crm_entity, crm_id)
 
     def links(self, status: str | None = None, limit: int = 100, after_id: int = 0) -> list[dict[str, Any]]:
         """Up to ``limit`` links with an id above ``after_id``, by id; optionally one status. Page through all of
         them by passing the last id as the next ``after_id``."""
-        return self._native.links(status, limit, after_id)  # type: ignore[no-any-return]
+        return self._native.links(status, limit, after_id)
 
     def link_counts(self) -> dict[str, int]:
         """The number of links in each status (every status, zeros included)."""
