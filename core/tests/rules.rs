@@ -820,6 +820,40 @@ fn resolving_a_review_by_value_writes_both_sides() {
 }
 
 #[test]
+fn a_resolution_value_of_the_wrong_type_is_refused_and_the_review_stays_open() {
+    let (mut e, _, _, id) = queued_review();
+    for wrong in [json!({"text": "merged"}), json!(["a", "b"])] {
+        let err = e
+            .resolve_review(id, ReviewChoice::Value(wrong.clone()), None)
+            .expect_err("a text field refuses a non-text value");
+        let message = err.to_string();
+        assert_eq!(err.detail_kind(), "invalid_input", "{message}");
+        assert!(
+            message.contains(&format!("review {id}")) && message.contains("`notes`"),
+            "names the review and the field: {message}"
+        );
+        assert!(message.contains("text"), "names the type: {message}");
+    }
+    assert_eq!(
+        e.reviews(Some(ReviewStatus::Open), Some(RID))
+            .expect("reviews")
+            .len(),
+        1,
+        "still open"
+    );
+    assert!(
+        !audit_of(&e, RID)
+            .iter()
+            .any(|row| row.entry.action == "review_resolved")
+    );
+    // A value the type reads is stored in its canonical form (a number read as text is text).
+    let review = e
+        .resolve_review(id, ReviewChoice::Value(json!(42)), None)
+        .expect("a number is readable as text");
+    assert_eq!(review.resolution, Some(json!("42")));
+}
+
+#[test]
 fn dismissing_a_review_is_audited_and_closes_it() {
     let (mut e, r2, c2, id) = queued_review();
     let review = e.dismiss_review(id, Some("not worth it")).expect("dismiss");

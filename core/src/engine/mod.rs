@@ -451,14 +451,51 @@ impl Engine {
     }
 
     /// Resolves a queued conflict by choosing a side or a value; the next plan of the pair writes it. Audited.
+    ///
+    /// A value must be one the field's type accepts (a decimal for `deal_value`, a date for `close_date`, ...):
+    /// anything else is refused with [`StoreError::InvalidInput`] naming the review, the field and the type, and the
+    /// review stays open. The value is stored in its canonical form.
     pub fn resolve_review(
         &mut self,
         id: i64,
         choice: ReviewChoice,
         note: Option<&str>,
     ) -> Result<Review, Error> {
+        let choice = match choice {
+            ReviewChoice::Value(value) => ReviewChoice::Value(self.checked_resolution(id, &value)?),
+            side => side,
+        };
         let at = format_timestamp(self.now());
         Ok(self.store.resolve_review(id, choice, &at, note)?)
+    }
+
+    /// The canonical form of `value` as the resolution of review `id`, or why its field's type refuses it.
+    fn checked_resolution(&self, id: i64, value: &Json) -> Result<Json, Error> {
+        let review = self.store.review(id)?;
+        let entity = match review.link_id {
+            Some(link) => self
+                .store
+                .link(link)?
+                .map_or(CrmEntity::Opportunity, |l| l.crm_entity),
+            None => CrmEntity::Opportunity,
+        };
+        let Some(rule) = self.mapping.field(entity, &review.field) else {
+            // The mapping no longer has the field: nothing to check the value against.
+            return Ok(value.clone());
+        };
+        crate::value::Value::from_json(rule.value_type(), value)
+            .map(|v| v.to_json())
+            .map_err(|problem| {
+                StoreError::InvalidInput {
+                    what: "review resolution",
+                    detail: format!(
+                        "review {id} (field `{}`): {problem}; expected a {} value",
+                        review.field,
+                        rule.value_type().as_str()
+                    ),
+                }
+                .into()
+            })
     }
 
     /// Dismisses a queued conflict (the field stays as it is on both sides). Audited.

@@ -276,6 +276,11 @@ fn link_target(
 }
 
 impl Store {
+    /// The review with this id; `NotFound` if there is none.
+    pub fn review(&self, id: i64) -> Result<Review, StoreError> {
+        self.read(|conn| by_id(conn, id))
+    }
+
     /// The reviews, oldest first, optionally only those in `status` and/or of one referral.
     pub fn reviews(
         &self,
