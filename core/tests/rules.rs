@@ -768,10 +768,31 @@ fn queued_review() -> (cosell_core::Engine, Value, Value, i64) {
 
 #[test]
 fn review_policy_queues_and_holds_the_field() {
-    let (e, r2, c2, _) = queued_review();
-    // While open, nothing is written.
+    let (mut e, r2, c2, id) = queued_review();
+    // While open, and while neither side changes, nothing is written and the conflict is not raised again.
     let p = plan(&e, Some(&r2), Some(&c2));
     assert!(p.actions.is_empty(), "{p}");
+    assert!(p.is_empty(), "the conflict is already queued: {p}");
+    let audit_rows = audit_of(&e, RID).len();
+    e.commit(&p, &CommitResults::default()).expect("commit");
+    assert_eq!(audit_of(&e, RID).len(), audit_rows, "nothing new to audit");
+    assert_eq!(stored_link(&e, RID).status, LinkStatus::Conflict);
+    // A side changes again: the conflict is raised with the new value and the open review follows it.
+    let mut c3 = c2.clone();
+    c3["Description"] = json!("CRM notes, second thoughts");
+    c3["LastModifiedDate"] = json!("2026-11-03T00:00:00.000+0000");
+    let p = plan(&e, Some(&r2), Some(&c3));
+    assert_eq!(p.summary, Summary::Conflict, "{p}");
+    assert_eq!(p.conflicts[0].crm, json!("CRM notes, second thoughts"));
+    assert!(p.actions.is_empty(), "still held: {p}");
+    e.commit(&p, &CommitResults::default()).expect("commit");
+    let open = e
+        .reviews(Some(ReviewStatus::Open), Some(RID))
+        .expect("reviews");
+    assert_eq!(open.len(), 1, "one open review per field");
+    assert_eq!(open[0].id, id);
+    assert_eq!(open[0].crm, json!("CRM notes, second thoughts"));
+    assert!(plan(&e, Some(&r2), Some(&c3)).is_empty());
 }
 
 #[test]

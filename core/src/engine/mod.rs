@@ -290,7 +290,13 @@ impl Engine {
         for r in self.store.reviews(None, Some(rid))? {
             match r.status {
                 ReviewStatus::Open => {
-                    out.insert(r.field, ReviewState::Open);
+                    out.insert(
+                        r.field,
+                        ReviewState::Open {
+                            partner_center: r.partner_center,
+                            crm: r.crm,
+                        },
+                    );
                 }
                 ReviewStatus::Resolved => {
                     out.insert(

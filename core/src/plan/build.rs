@@ -15,8 +15,15 @@ use crate::value::{Value, ValueRef, parse_datetime};
 /// What a person decided about a field held for review.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReviewState {
-    /// Still open: keep holding the field.
-    Open,
+    /// Still open, queued with these values of each side: keep holding the field. While both sides still have
+    /// them, the conflict is not raised again (the plan is empty, nothing is audited); once a side changes, it is
+    /// raised with the new values and the open review is updated.
+    Open {
+        /// Partner Center's value when queued.
+        partner_center: Json,
+        /// The CRM's value when queued.
+        crm: Json,
+    },
     /// Resolved to this value: write it wherever it differs.
     Resolved(Json),
 }
@@ -871,6 +878,20 @@ impl Builder<'_> {
             }
             (_, ConflictPolicy::Review) => None,
         };
+        if winner.is_none()
+            && let Some(ReviewState::Open {
+                partner_center,
+                crm,
+            }) = review
+        {
+            let unchanged = |queued: &Json, now: &Value| {
+                Value::from_json(rule.value_type(), queued).is_ok_and(|q| rule.same(&q, now))
+            };
+            if unchanged(partner_center, pcv) && unchanged(crm, crmv) {
+                // Already in the review queue as it is: hold the field without raising the conflict again.
+                return (basev.cloned().unwrap_or(Value::Null), WriteTo::None, None);
+            }
+        }
         self.conflicts.push(Conflict {
             field: rule.name().to_owned(),
             base: basev.map_or(Json::Null, Value::to_json),
