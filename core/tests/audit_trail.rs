@@ -147,6 +147,48 @@ fn a_first_sync_plan_committed_twice_is_stale() {
 }
 
 #[test]
+fn a_plan_committed_to_another_store_whose_link_has_the_same_id_is_stale() {
+    // Two stores, each with link 1 at revision 0, holding different pairs.
+    let (mut a, mut b) = (engine("salesforce"), engine("salesforce"));
+    let r = referral();
+    let c = sf_opportunity(&r);
+    a.commit(&plan(&a, Some(&r), Some(&c)), &CommitResults::default())
+        .expect("link in a");
+    let mut other = r.clone();
+    other["id"] = json!("0f0e0d0c-0000-4000-8000-000000000042");
+    let mut other_c = sf_opportunity(&other);
+    other_c["Id"] = json!("006OTHER0000042AAA");
+    b.commit(
+        &plan(&b, Some(&other), Some(&other_c)),
+        &CommitResults::default(),
+    )
+    .expect("link in b");
+    // A plan of a's pair (read back from JSON, as a host would) committed to b.
+    let mut r2 = r.clone();
+    r2["name"] = json!("Contoso - renamed in Partner Center");
+    bump_referral(&mut r2);
+    let p = plan(&a, Some(&r2), Some(&c));
+    assert_eq!(p.link_id, Some(1));
+    let p: cosell_core::Plan =
+        serde_json::from_str(&serde_json::to_string(&p).expect("to JSON")).expect("from JSON");
+    let before = b.store().link(1).expect("read").expect("link 1 of b");
+    let results: CommitResults = serde_json::from_value(json!({
+        "crm": {"outcome": "applied", "version": {"modified": "2026-11-02T00:00:00.000+0000"}}
+    }))
+    .expect("results");
+    let err = b.commit(&p, &results).expect_err("not b's pair");
+    assert!(
+        matches!(err, Error::Commit(CommitError::StalePlan { .. })),
+        "{err}"
+    );
+    assert_eq!(
+        b.store().link(1).expect("read"),
+        Some(before),
+        "b unchanged"
+    );
+}
+
+#[test]
 fn toml_removes_an_inherited_field_with_false() {
     let m = Mapping::from_toml_str("extends = \"salesforce\"\n[fields]\nreferral_link = false\n")
         .expect("valid TOML");

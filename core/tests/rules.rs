@@ -1004,3 +1004,47 @@ fn a_crm_record_stamped_with_a_referral_id_is_not_shared_again() {
     let p = plan(&e, None, Some(&c));
     assert!(!p.writes(Side::PartnerCenter), "{p}");
 }
+
+#[test]
+fn a_version_reported_in_part_is_the_same_version_when_the_record_is_read_back() {
+    // Hosts often report only what the write returned: a Salesforce update returns no body, so the host knows the
+    // LastModifiedDate it read back but not always the SystemModstamp; an ETag alone for Partner Center.
+    for system in [CrmSystem::Salesforce, CrmSystem::Dynamics365] {
+        let (profile, c) = match system {
+            CrmSystem::Salesforce => ("salesforce", sf_opportunity(&referral())),
+            CrmSystem::Dynamics365 => ("dynamics365", dy_opportunity(&referral())),
+        };
+        let mut e = engine(profile);
+        let r = referral();
+        link(&mut e, &r, &c);
+        let mut r2 = r.clone();
+        r2["name"] = json!("Contoso - renamed in Partner Center");
+        bump_referral(&mut r2);
+        let p = plan(&e, Some(&r2), Some(&c));
+        assert!(p.writes(Side::Crm), "{p}");
+        let a = apply(system, &p, Some(&r2), Some(&c));
+        let mut results = a.results.clone();
+        if let Some(SideOutcome::Applied { version, .. }) = results.crm.as_mut() {
+            // Keep one part only: the ETag for Dynamics 365, the LastModifiedDate for Salesforce.
+            match system {
+                CrmSystem::Salesforce => version.stamp = None,
+                CrmSystem::Dynamics365 => {
+                    version.stamp = None;
+                    version.modified = None;
+                }
+            }
+        } else {
+            panic!("the host applied the CRM write: {:?}", a.results);
+        }
+        e.commit(&p, &results).expect("commit");
+        let again = plan(&e, a.referral.as_ref(), a.crm.as_ref());
+        assert!(again.is_empty(), "{profile}: {again}");
+        // A real change of the version is still seen.
+        let mut c3 = a.crm.clone().expect("record");
+        bump_crm(system, &mut c3);
+        assert!(
+            !plan(&e, a.referral.as_ref(), Some(&c3)).is_empty(),
+            "{profile}"
+        );
+    }
+}

@@ -600,8 +600,29 @@ fn audit_query_filters_and_the_audit_log_view() -> TestResult {
             .iter()
             .map(|r| r.entry.at.as_str())
             .collect::<Vec<_>>(),
-        [T1, T2]
+        // Stored in the engine's form (six fractional digits), whatever precision was given.
+        ["2025-01-02T00:00:00.000000Z", "2025-01-03T00:00:00.000000Z"]
     );
+    // Bounds of any precision or offset: a row at exactly `since` is in, one at exactly `until` is out.
+    for (since, until) in [
+        ("2025-01-02T00:00:00Z", "2025-01-04T00:00:00Z"),
+        ("2025-01-02T00:00:00.000000Z", "2025-01-04T00:00:00.000Z"),
+        ("2025-01-02T01:00:00+01:00", "2025-01-03T19:00:00-05:00"),
+    ] {
+        let window = store.audit(&AuditQuery {
+            since: Some(since.to_owned()),
+            until: Some(until.to_owned()),
+            ..AuditQuery::default()
+        })?;
+        assert_eq!(window.len(), 2, "{since} .. {until}");
+    }
+    let err = store
+        .audit(&AuditQuery {
+            since: Some("yesterday".to_owned()),
+            ..AuditQuery::default()
+        })
+        .expect_err("not a time");
+    assert!(err.to_string().contains("audit query since"), "{err}");
 
     let limited = store.audit(&AuditQuery {
         since: Some(T1.to_owned()),

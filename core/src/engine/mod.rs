@@ -369,7 +369,9 @@ impl Engine {
             let old = match plan.link_id {
                 Some(id) => {
                     let link = self.store.link(id)?;
-                    if link.as_ref().map(|l| l.revision) != plan.link_revision {
+                    if link.as_ref().map(|l| l.revision) != plan.link_revision
+                        || link.as_ref().is_some_and(|l| !same_pair(l, plan))
+                    {
                         return Err(stale(plan).into());
                     }
                     link
@@ -539,6 +541,21 @@ impl Engine {
         self.store.commit(&[LinkCommit::new(link)])?;
         Ok(review)
     }
+}
+
+/// True when `plan` was made for the pair `link` holds: a plan names its link by row id and revision, which another
+/// store (a plan read back from JSON and committed to the wrong file) may have too. Ids are compared where both are
+/// known, the CRM id only for the same entity (a lead conversion plans the new opportunity against the lead's link).
+fn same_pair(link: &Link, plan: &Plan) -> bool {
+    let referral_ok = match (&link.referral_id, &plan.referral_id) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    };
+    let crm_ok = match (&link.crm_id, &plan.crm_id) {
+        (Some(a), Some(b)) if link.crm_entity == plan.crm_entity => a == b,
+        _ => true,
+    };
+    referral_ok && crm_ok
 }
 
 /// The stored link of a pair: by referral id, else by CRM record.

@@ -1026,8 +1026,25 @@ fn policy_name(p: ConflictPolicy) -> &'static str {
     }
 }
 
-fn same_version(a: &Version, b: &Version) -> bool {
-    a.etag == b.etag && a.stamp == b.stamp && a.modified == b.modified
+/// True when the record's version `seen` is the one stored for it. Only the parts known on both sides count: a
+/// host may report only the part its write returns (an `ETag`, a `LastModifiedDate`), and a record read later also
+/// carries the others; that is the same version, not a change to record. With no part in common it is a change.
+fn same_version(stored: &Version, seen: &Version) -> bool {
+    let parts = [
+        (&stored.etag, &seen.etag),
+        (&stored.modified, &seen.modified),
+        (&stored.stamp, &seen.stamp),
+    ];
+    let mut common = false;
+    for (a, b) in parts {
+        if let (Some(a), Some(b)) = (a, b) {
+            if a != b {
+                return false;
+            }
+            common = true;
+        }
+    }
+    common || (stored.is_empty() && seen.is_empty())
 }
 
 /// Appends a line to an audit trail and drops the oldest lines beyond `max` characters.

@@ -193,7 +193,7 @@ impl<'c> AuditWriter<'c> {
         let id = self
             .audit
             .insert(params![
-                entry.at,
+                sql::canonical_time("audit at", &entry.at)?,
                 link_id,
                 referral_id,
                 crm_entity,
@@ -222,8 +222,17 @@ impl<'c> AuditWriter<'c> {
 
 /// Reads the entries matching `q` with their field changes, in one joined query.
 fn query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
-    sql::check_opt_time("audit query since", q.since.as_deref())?;
-    sql::check_opt_time("audit query until", q.until.as_deref())?;
+    // Bounds in the stored form: any RFC 3339 time, any precision or offset, compares correctly.
+    let since = q
+        .since
+        .as_deref()
+        .map(|t| sql::canonical_time("audit query since", t))
+        .transpose()?;
+    let until = q
+        .until
+        .as_deref()
+        .map(|t| sql::canonical_time("audit query until", t))
+        .transpose()?;
     let mut conditions: Vec<(&str, &dyn ToSql)> = Vec::new();
     if let Some(r) = &q.referral_id {
         // Rows of a linked referral are found through its link (by its key, see `store/keys.rs`), the others by
@@ -238,10 +247,10 @@ fn query(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>, StoreError>
     if let Some(l) = &q.link_id {
         conditions.push(("link_id = ?", l));
     }
-    if let Some(s) = &q.since {
+    if let Some(s) = &since {
         conditions.push(("at >= ?", s));
     }
-    if let Some(u) = &q.until {
+    if let Some(u) = &until {
         conditions.push(("at < ?", u));
     }
     let mut filter = String::new();

@@ -163,6 +163,30 @@ fn check_time_parsed(what: &'static str, value: &str) -> Result<(), StoreError> 
         })
 }
 
+/// `value` (an RFC 3339 time, checked by [`check_time`] or any offset) in the form the engine writes
+/// ([`format_timestamp`](crate::value::format_timestamp): UTC, six fractional digits, `Z`), so that stored times and
+/// query bounds compare correctly as text: `2026-11-01T00:00:00Z` would sort after `2026-11-01T00:00:00.000000Z`
+/// (`Z` after `.`), and `…00.5Z` after `…00.500001Z`. Already canonical text is returned as it is.
+pub(crate) fn canonical_time<'a>(
+    what: &'static str,
+    value: &'a str,
+) -> Result<std::borrow::Cow<'a, str>, StoreError> {
+    let b = value.as_bytes();
+    let shaped =
+        b.len() == 27 && b[26] == b'Z' && b[19] == b'.' && b[20..26].iter().all(u8::is_ascii_digit);
+    if shaped && check_time(what, value).is_ok() {
+        return Ok(std::borrow::Cow::Borrowed(value));
+    }
+    OffsetDateTime::parse(value, &Rfc3339)
+        .map(|t| std::borrow::Cow::Owned(crate::value::format_timestamp(t)))
+        .map_err(|e| StoreError::InvalidInput {
+            what,
+            detail: format!(
+                "{value:?} is not an RFC 3339 time (such as 2026-11-01T00:00:00Z): {e}"
+            ),
+        })
+}
+
 /// An optional time, checked when present.
 pub(crate) fn check_opt_time(what: &'static str, value: Option<&str>) -> Result<(), StoreError> {
     value.map_or(Ok(()), |v| check_time(what, v))
