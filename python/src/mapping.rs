@@ -6,7 +6,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::convert::{json_text, to_py};
-use crate::errors::{core, guard};
+use crate::errors::{core, guard, raise};
 
 /// A field mapping: which canonical fields sync, between which Partner Center JSON pointers and CRM fields, with
 /// which types, transforms, directions and conflict policies. Immutable; `override` returns a new mapping.
@@ -66,8 +66,15 @@ impl PyMapping {
     #[pyo3(name = "override")]
     fn override_with(&self, py: Python<'_>, overrides: &Bound<'_, PyAny>) -> PyResult<PyMapping> {
         let text = json_text(overrides, "overrides")?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| PyValueError::new_err(format!("overrides: not JSON: {e}")))?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            raise(
+                py,
+                "MappingError",
+                &format!("mapping <override>: not JSON: {e}"),
+                "mapping",
+                "parse",
+            )
+        })?;
         // A bare field table is the common case; a partial mapping file (with "fields") works too.
         let text = match &value {
             serde_json::Value::Object(map) if !map.contains_key("fields") => {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import json
 import os
 import re
 import warnings
@@ -72,6 +73,11 @@ class CommitReport(TypedDict):
 
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _json_text(value: Any) -> str:
+    """JSON text as the store writes it (and the ``audit_log`` view shows it): compact, UTF-8 as is."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _time(value: TimeLike | None, name: str) -> str | None:
@@ -280,15 +286,18 @@ class Engine:
 
         For each side the plan writes, say what happened: ``crm_id`` (after a create) and ``crm_version`` (the
         record's version after the write: a dict with ``etag``/``modified``/``stamp``, or a string, taken as the
-        ETag for Dynamics 365 and as ``LastModifiedDate`` for Salesforce); or ``crm_error=(kind, message)`` when the
+        ETag for Dynamics 365 and as ``LastModifiedDate`` for Salesforce; the parts not given are filled when the
+        record is next read, without a change to commit); or ``crm_error=(kind, message)`` when the
         write failed. Likewise ``partner_center_id``, ``partner_center_etag`` and ``partner_center_error``. A plan
         that writes nothing needs none of them. ``results`` gives the same as one dict (the core's JSON form)
-        instead. Raises ``ResultMismatchError`` when the results do not fit the plan, ``StalePlanError`` when the
+        instead (``cause`` then goes inside it). Raises ``ResultMismatchError`` when the results do not fit the plan, ``StalePlanError`` when the
         pair changed since it was planned."""
         if results is not None:
-            given = [crm_id, crm_version, crm_error, partner_center_id, partner_center_etag, partner_center_error]
+            given = [crm_id, crm_version, crm_error, partner_center_id, partner_center_etag, partner_center_error, cause]
             if any(v is not None for v in given):
-                raise ValueError("results: give either results or the keyword arguments per side, not both")
+                raise ValueError(
+                    "results: give either results (with its own cause) or the keyword arguments, not both"
+                )
             return cast(CommitReport, self._native.commit(plan, results))
         built: dict[str, Any] = {}
         crm = _side(crm=self.crm, side="crm", record_id=crm_id, version=crm_version, error=crm_error)
@@ -408,8 +417,6 @@ class Store:
             import pandas
         except ImportError as e:
             raise ImportError("audit_frame() needs pandas: pip install 'cosell[pandas]' (or pandas)") from e
-        import json
-
         rows: list[tuple[Any, ...]] = []
         for entry in self.audit(referral_id=referral_id, link_id=link_id, since=since, until=until, limit=limit):
             head = (
@@ -436,7 +443,7 @@ class Store:
                 if c is None:
                     rows.append((*head, None, None, None, *tail))
                 else:
-                    rows.append((*head, c["field"], json.dumps(c["before"]), json.dumps(c["after"]), *tail))
+                    rows.append((*head, c["field"], _json_text(c["before"]), _json_text(c["after"]), *tail))
         frame = pandas.DataFrame.from_records(rows, columns=list(AUDIT_COLUMNS))
         frame["at"] = pandas.to_datetime(frame["at"], utc=True, format="ISO8601")
         frame["dry_run"] = frame["dry_run"].astype(bool)
