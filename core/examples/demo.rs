@@ -100,10 +100,10 @@ fn step(engine: &mut Engine, world: &mut World, title: &str) -> Result<(), cosel
     print!("{plan}");
     let results = world.apply(&plan);
     let report = engine.commit(&plan, &results)?;
-    println!(
-        "  committed: link {:?}, status {:?}",
-        report.link_id, report.status
-    );
+    match (report.link_id, report.status) {
+        (Some(link), Some(status)) => println!("  committed: link {link}, status {status}"),
+        _ => println!("  committed: no link (nothing was linked)"),
+    }
     Ok(())
 }
 

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde_json::Value as Json;
 
-use super::{Action, Plan, WriteTo};
+use super::{Action, Plan, Side, WriteTo};
 use crate::diff::Diff3;
 
 fn show(v: &Json) -> String {
@@ -12,6 +12,51 @@ fn show(v: &Json) -> String {
         Json::Null => "(empty)".to_owned(),
         Json::String(s) => format!("{:?}", crate::error::shorten(s)),
         other => crate::error::shorten(&other.to_string()),
+    }
+}
+
+/// Text longer than [`show`] prints starts the same as others, then differs (notes that grew): where the first of
+/// `v`'s `others` that differs from it stops agreeing with it, so that the change is visible.
+fn show_near(v: &Json, others: &[&Json]) -> String {
+    const LEAD: usize = 20;
+    let Json::String(text) = v else {
+        return show(v);
+    };
+    let shown = show(v);
+    let first_difference = others.iter().find_map(|o| match o {
+        Json::String(other) if other != text => Some(
+            text.chars()
+                .zip(other.chars())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        ),
+        _ => None,
+    });
+    match first_difference {
+        // Past what `show` keeps (80 characters): show the text from just before it.
+        Some(at) if at >= 80 => {
+            let tail: String = text.chars().skip(at - LEAD).collect();
+            format!("\"…{}", &show(&Json::String(tail))[1..])
+        }
+        _ => shown,
+    }
+}
+
+/// The diff's name as a dry-run reader says it.
+fn diff_label(d: Diff3) -> &'static str {
+    match d {
+        Diff3::Unchanged => "unchanged",
+        Diff3::TakePartnerCenter => "changed in PC",
+        Diff3::TakeCrm => "changed in CRM",
+        Diff3::Converged => "both, same",
+        Diff3::Conflict => "conflict",
+    }
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::PartnerCenter => "Partner Center",
+        Side::Crm => "CRM",
     }
 }
 
@@ -81,7 +126,7 @@ impl fmt::Display for Plan {
                     )?;
                 }
                 Action::MarkOrphaned { side } => {
-                    writeln!(f, "  mark orphaned ({side:?} record gone)")?;
+                    writeln!(f, "  mark orphaned ({} record gone)", side_name(*side))?;
                 }
             }
         }
@@ -95,15 +140,16 @@ impl fmt::Display for Plan {
                 WriteTo::PartnerCenter => "→ PC",
                 WriteTo::Both => "→ both",
             };
+            let (base, pc, crm) = (&fp.base, &fp.partner_center, &fp.crm);
             writeln!(
                 f,
-                "  {:<14} {:<18} base {} | PC {} | CRM {} ⇒ {} {}{}",
+                "  {:<14} {:<15} base {} | PC {} | CRM {} ⇒ {} {}{}",
                 fp.field,
-                format!("{:?}", fp.diff),
-                show(&fp.base),
-                show(&fp.partner_center),
-                show(&fp.crm),
-                show(&fp.result),
+                diff_label(fp.diff),
+                show_near(base, &[pc, crm]),
+                show_near(pc, &[base, crm]),
+                show_near(crm, &[base, pc]),
+                show_near(&fp.result, &[base]),
                 arrow,
                 fp.reason
                     .as_ref()
@@ -113,15 +159,15 @@ impl fmt::Display for Plan {
         }
         for c in &self.conflicts {
             let outcome = match c.winner {
-                Some(side) => format!("{side:?} wins"),
+                Some(side) => format!("{} wins", side_name(side)),
                 None => "queued for review".to_owned(),
             };
             writeln!(
                 f,
                 "  conflict {}: PC {} vs CRM {} — {}",
                 c.field,
-                show(&c.partner_center),
-                show(&c.crm),
+                show_near(&c.partner_center, &[&c.crm]),
+                show_near(&c.crm, &[&c.partner_center]),
                 outcome
             )?;
         }
@@ -129,5 +175,26 @@ impl fmt::Display for Plan {
             writeln!(f, "  refused [{}]: {}", r.code, r.message)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_that_differ_late_show_where_they_differ() {
+        let start = "x".repeat(100);
+        let base = Json::String(format!("{start} old ending"));
+        let pc = Json::String(format!("{start} new ending"));
+        let shown = show_near(&pc, &[&base]);
+        assert!(shown.starts_with("\"…"), "{shown}");
+        assert!(shown.contains("new ending"), "{shown}");
+        // Short or early-differing texts are shown as `show` shows them.
+        assert_eq!(show_near(&Json::String("a".into()), &[&base]), "\"a\"");
+        let early = Json::String(format!("y{start}"));
+        assert_eq!(show_near(&early, &[&pc]), show(&early));
+        assert_eq!(show_near(&Json::from(5), &[&pc]), "5");
+        assert_eq!(diff_label(Diff3::TakePartnerCenter), "changed in PC");
     }
 }
