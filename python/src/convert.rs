@@ -1,6 +1,8 @@
 //! Python values in and out: Python objects to JSON text (records, mappings, results and filters arrive as dicts
 //! or as JSON text), and the core's JSON values back to Python objects.
 
+use std::io::Write as _;
+
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -24,7 +26,7 @@ pub(crate) fn json_text(value: &Bound<'_, PyAny>, what: &str) -> PyResult<String
         });
     }
     let mut out = Vec::with_capacity(256);
-    write_value(value, &mut out, what, 0)?;
+    write_value(value, &mut out, Path::Root(what), 0)?;
     // Only UTF-8 was written: `str` contents and ASCII.
     String::from_utf8(out).map_err(|_| PyValueError::new_err(format!("{what}: not UTF-8")))
 }
@@ -41,10 +43,29 @@ pub(crate) fn opt_json_text(
     }
 }
 
+/// Where a value is in the argument, built into text only for an error message (formatting a path for every key
+/// of every record cost more than the conversion itself).
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root(&'a str),
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root(name) => f.write_str(name),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
 fn write_value(
     value: &Bound<'_, PyAny>,
     out: &mut Vec<u8>,
-    path: &str,
+    path: Path<'_>,
     depth: usize,
 ) -> PyResult<()> {
     if depth > MAX_DEPTH {
@@ -54,25 +75,6 @@ fn write_value(
     }
     if value.is_none() {
         out.extend_from_slice(b"null");
-    } else if let Ok(b) = value.cast::<PyBool>() {
-        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
-    } else if let Ok(i) = value.cast::<PyInt>() {
-        if let Ok(n) = i.extract::<i64>() {
-            out.extend_from_slice(n.to_string().as_bytes());
-        } else if let Ok(n) = i.extract::<u64>() {
-            out.extend_from_slice(n.to_string().as_bytes());
-        } else {
-            // JSON numbers have no size limit; the core reads what it can and names the field otherwise.
-            out.extend_from_slice(i.str()?.to_str()?.as_bytes());
-        }
-    } else if let Ok(f) = value.cast::<PyFloat>() {
-        let x = f.value();
-        let n = serde_json::Number::from_f64(x).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "{path}: {x} is not a JSON number (NaN and infinity are not)"
-            ))
-        })?;
-        out.extend_from_slice(n.to_string().as_bytes());
     } else if let Ok(s) = value.cast::<PyString>() {
         write_str(s.to_str()?, out);
     } else if let Ok(d) = value.cast::<PyDict>() {
@@ -90,16 +92,36 @@ fn write_value(
             let key = key.to_str()?;
             write_str(key, out);
             out.push(b':');
-            write_value(&v, out, &format!("{path}.{key}"), depth + 1)?;
+            write_value(&v, out, Path::Key(&path, key), depth + 1)?;
         }
         out.push(b'}');
+    } else if let Ok(b) = value.cast::<PyBool>() {
+        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
+    } else if let Ok(i) = value.cast::<PyInt>() {
+        // Writing into a Vec cannot fail.
+        if let Ok(n) = i.extract::<i64>() {
+            let _ = write!(out, "{n}");
+        } else if let Ok(n) = i.extract::<u64>() {
+            let _ = write!(out, "{n}");
+        } else {
+            // JSON numbers have no size limit; the core reads what it can and names the field otherwise.
+            out.extend_from_slice(i.str()?.to_str()?.as_bytes());
+        }
+    } else if let Ok(f) = value.cast::<PyFloat>() {
+        let x = f.value();
+        let n = serde_json::Number::from_f64(x).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "{path}: {x} is not a JSON number (NaN and infinity are not)"
+            ))
+        })?;
+        let _ = write!(out, "{n}");
     } else if value.cast::<PyList>().is_ok() || value.cast::<PyTuple>().is_ok() {
         out.push(b'[');
         for (i, item) in value.try_iter()?.enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            write_value(&item?, out, &format!("{path}[{i}]"), depth + 1)?;
+            write_value(&item?, out, Path::Index(&path, i), depth + 1)?;
         }
         out.push(b']');
     } else {
