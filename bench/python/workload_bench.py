@@ -15,6 +15,7 @@ slowest and fastest):
   the dict's conversion to JSON inside ``plan_many`` is timed).
 * ``py_plan_per_call``: ``Engine.plan`` called once per pair (first 20,000 pairs, ``str``), and ``overhead_us``:
   how much longer one call takes than one pair of ``plan_many``.
+* ``py_peak_rss``: the process's peak resident memory, in MB.
 * ``py_overhead``: with ``--rust``, the Rust ``plan`` figure of the same ``make bench`` run divided by
   ``py_plan_text`` (both with reading the input; target at most 1.5), and the same for ``py_plan_bytes``.
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
+import resource
 import sys
 import tempfile
 import time
@@ -237,6 +238,8 @@ def main() -> int:
                             "ratio": round(rust[crm] / figures[form], 3),
                         }
                     )
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    emit({"bench": "py_peak_rss", "mb": round(peak_kb / 1024, 1)})
     return 0 if ok else 1
 
 
