@@ -1,0 +1,171 @@
+//! `cosell-emulator`: runs one emulated service on 127.0.0.1 for the demo and for tests in other languages.
+//!
+//! ```text
+//! cosell-emulator partner-center [--port N] [--seed FILE.json] [--token T] [--page-size N]
+//!                                [--filter-on-updated] [--idempotent-request-id] [--ignore-stdin]
+//! ```
+//!
+//! It prints one line, `{"service": "partner-center", "base_url": "http://127.0.0.1:PORT"}`, then serves until its
+//! standard input closes (the parent holds the pipe) or it is terminated. With `--ignore-stdin` it serves until
+//! terminated.
+
+use std::io::{self, Read, Write};
+use std::process::ExitCode;
+
+use cosell_emulator::{Options, PartnerCenter};
+
+/// The usage text.
+const USAGE: &str = "usage: cosell-emulator partner-center [--port N] [--seed FILE.json] [--token T] [--page-size N] \
+                     [--filter-on-updated] [--idempotent-request-id] [--ignore-stdin]";
+
+/// What the command line asked for.
+#[derive(Debug, Default)]
+struct Command {
+    /// The emulator's options.
+    options: Options,
+    /// A JSON file of referrals to seed: an array, or an object with a `value` array.
+    seed: Option<String>,
+    /// Serve until terminated rather than until stdin closes.
+    ignore_stdin: bool,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let command = match parse(&args) {
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!("cosell-emulator: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("cosell-emulator: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses the arguments after the program name.
+fn parse(args: &[String]) -> Result<Command, String> {
+    let mut args = args.iter();
+    match args.next().map(String::as_str) {
+        Some("partner-center") => {}
+        Some(other) => return Err(format!("unknown service '{other}' (known: partner-center)")),
+        None => return Err("no service given".into()),
+    }
+    let mut command = Command::default();
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .cloned()
+                .ok_or_else(|| format!("{arg} needs a value"))
+        };
+        match arg.as_str() {
+            "--port" => {
+                command.options.port =
+                    value()?.parse().map_err(|_| "--port needs a port number")?;
+            }
+            "--seed" => command.seed = Some(value()?),
+            "--token" => command.options.token = value()?,
+            "--page-size" => {
+                command.options.page_size = value()?
+                    .parse()
+                    .map_err(|_| "--page-size needs a positive number")?;
+            }
+            "--filter-on-updated" => command.options.filter_on_updated = true,
+            "--idempotent-request-id" => command.options.idempotent_request_id = true,
+            "--ignore-stdin" => command.ignore_stdin = true,
+            other => return Err(format!("unknown option '{other}'")),
+        }
+    }
+    Ok(command)
+}
+
+/// Starts the emulator, prints its address and serves.
+fn run(command: Command) -> Result<(), String> {
+    let seed = match &command.seed {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read {path}: {error}"))?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|error| format!("{path} is not JSON: {error}"))?;
+            let referrals = match json {
+                serde_json::Value::Array(items) => items,
+                serde_json::Value::Object(mut fields) => match fields.remove("value") {
+                    Some(serde_json::Value::Array(items)) => items,
+                    _ => {
+                        return Err(format!(
+                            "{path}: expected an array of referrals or {{\"value\": [...]}}"
+                        ));
+                    }
+                },
+                _ => {
+                    return Err(format!(
+                        "{path}: expected an array of referrals or {{\"value\": [...]}}"
+                    ));
+                }
+            };
+            if let Some(index) = referrals.iter().position(|referral| !referral.is_object()) {
+                return Err(format!("{path}: referral {index} is not a JSON object"));
+            }
+            referrals
+        }
+        None => Vec::new(),
+    };
+    let emulator =
+        PartnerCenter::start(command.options).map_err(|error| format!("cannot start: {error}"))?;
+    emulator.seed(seed);
+
+    let mut stdout = io::stdout().lock();
+    writeln!(
+        stdout,
+        "{{\"service\": \"partner-center\", \"base_url\": \"{}\"}}",
+        emulator.base_url()
+    )
+    .and_then(|()| stdout.flush())
+    .map_err(|error| format!("cannot write to stdout: {error}"))?;
+    drop(stdout);
+
+    if command.ignore_stdin {
+        loop {
+            std::thread::park();
+        }
+    }
+    // Serve until the parent closes our stdin; what it writes there is ignored.
+    let mut sink = [0_u8; 1024];
+    let mut stdin = io::stdin().lock();
+    while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+    drop(emulator);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn parses_the_command_line() {
+        let command = parse(&args(
+            "partner-center --port 0 --seed s.json --token T --page-size 5 --filter-on-updated",
+        ))
+        .expect("parses");
+        assert_eq!(command.options.token, "T");
+        assert_eq!(command.options.page_size, 5);
+        assert!(command.options.filter_on_updated);
+        assert_eq!(command.seed.as_deref(), Some("s.json"));
+        assert!(parse(&args("dynamics")).is_err());
+        assert!(parse(&args("partner-center --port")).is_err());
+        assert!(parse(&args("partner-center --bogus")).is_err());
+        assert!(parse(&[]).is_err());
+    }
+}

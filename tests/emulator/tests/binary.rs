@@ -1,0 +1,102 @@
+//! The `cosell-emulator` binary: prints its address, serves seeded referrals, stops when stdin closes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Waits up to `limit` for the child to exit; kills it (and fails) otherwise.
+fn wait_for_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("the child can be polled") {
+            return status;
+        }
+        if started.elapsed() > limit {
+            child.kill().ok();
+            panic!("the emulator did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serves_until_stdin_closes() {
+    let seed =
+        std::env::temp_dir().join(format!("cosell-emulator-seed-{}.json", std::process::id()));
+    std::fs::write(&seed, r#"{"value": [{"id": "seeded-1", "name": "Contoso", "status": "New", "substatus": "Pending"}]}"#)
+        .expect("the seed file is written");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cosell-emulator"))
+        .args(["partner-center", "--port", "0", "--token", "T"])
+        .arg("--seed")
+        .arg(&seed)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .expect("one line");
+    std::fs::remove_file(&seed).ok();
+    let announced: serde_json::Value = serde_json::from_str(&line).expect("the line is JSON");
+    assert_eq!(announced["service"], "partner-center");
+    let base_url = announced["base_url"]
+        .as_str()
+        .expect("a base_url")
+        .to_owned();
+    assert!(base_url.starts_with("http://127.0.0.1:"), "{base_url}");
+    assert_eq!(
+        line.trim_end(),
+        format!("{{\"service\": \"partner-center\", \"base_url\": \"{base_url}\"}}")
+    );
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{base_url}/v1.0/engagements/referrals/seeded-1");
+    let mut answer = agent
+        .get(&url)
+        .header("Authorization", "Bearer T")
+        .call()
+        .expect("an answer");
+    assert_eq!(answer.status().as_u16(), 200);
+    let referral: serde_json::Value =
+        serde_json::from_str(&answer.body_mut().read_to_string().expect("a body")).expect("JSON");
+    assert_eq!(referral["name"], "Contoso");
+    let answer = agent
+        .get(&url)
+        .header("Authorization", "Bearer test-token")
+        .call()
+        .expect("an answer");
+    assert_eq!(answer.status().as_u16(), 401);
+
+    // Writing to stdin does nothing; closing it stops the server.
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    stdin.write_all(b"ignored\n").expect("written");
+    drop(stdin);
+    let status = wait_for_exit(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    assert!(agent.get(&url).call().is_err(), "the port is closed");
+}
+
+#[test]
+fn bad_arguments_exit_with_usage() {
+    for args in [
+        &["dynamics"][..],
+        &["partner-center", "--port", "x"],
+        &["partner-center", "--seed", "/nonexistent.json"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_cosell-emulator"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("the binary runs");
+        assert!(!output.status.success(), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("cosell-emulator:"),
+            "{args:?}"
+        );
+    }
+}
