@@ -9,6 +9,7 @@
 //! * [`plan`]: the pure, serializable decision for one pair (the dry-run).
 //! * [`store`]: `SQLite` state: links, bases, versions, audit, review queue, event inbox, cursors, write intents.
 //! * [`engine`]: plan against the stored base, commit what was applied.
+//! * [`connect`]: the services' HTTP APIs (Partner Center so far).
 //!
 //! ```
 //! use cosell_core::{Engine, CommitResults, Mapping};
@@ -28,6 +29,7 @@
 //! # Ok::<(), cosell_core::Error>(())
 //! ```
 
+pub mod connect;
 pub mod diff;
 pub mod engine;
 pub mod error;
