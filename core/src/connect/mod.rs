@@ -3,15 +3,22 @@
 //! * `http.rs`: the discipline every call shares (timeouts, bearer tokens refreshed once on 401, jittered backoff
 //!   on 429/503 honouring `Retry-After`, which failures may be retried).
 //! * `error.rs`: [`ConnectError`], what went wrong in terms of what to do next.
+//! * `fetched.rs`: a record as a service returned it; `url.rs`: encoding and request ids.
 //! * `partner_center.rs`: the Partner Center Referrals API.
+//! * `dynamics.rs`: the Dynamics 365 Web API (opportunities, leads, currencies, accounts, close actions, delta).
 //!
-//! Dynamics 365 and Salesforce, the write intents around every write, and the engine's `sync_referral` /
+//! Salesforce, the auth flows, the write intents around every write, and the engine's `sync_referral` /
 //! `reconcile` on top come next (issue 5).
 
+mod dynamics;
 mod error;
+mod fetched;
 mod http;
 mod partner_center;
+mod url;
 
+pub use dynamics::{Created, Delta, Dynamics, DynamicsConfig};
 pub use error::ConnectError;
+pub use fetched::Fetched;
 pub use http::{HttpConfig, StaticToken, TokenSource};
-pub use partner_center::{Fetched, ListQuery, Page, PartnerCenter, PartnerCenterConfig};
+pub use partner_center::{ListQuery, Page, PartnerCenter, PartnerCenterConfig};

@@ -4,12 +4,12 @@
 //! Records come back as the service's JSON text, for the engine to parse with its mapping's projection; an
 //! error answer (`{"error": {"code", "message", "target"}}`) becomes a [`ConnectError`] with the service's code.
 
-use std::fmt::Write as _;
-
 use serde_json::Value;
 
 use super::error::ConnectError;
-use super::http::{Answer, ErrorBody, Http, HttpConfig, Request, Retry, TokenSource};
+use super::fetched::{Fetched, fetched};
+use super::http::{ErrorBody, Http, HttpConfig, Request, Retry, TokenSource};
+use super::url::{encode, request_id};
 use crate::plan::PatchOp;
 
 const SERVICE: &str = "Partner Center";
@@ -31,15 +31,6 @@ impl Default for PartnerCenterConfig {
             http: HttpConfig::default(),
         }
     }
-}
-
-/// A referral as the service returned it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fetched {
-    /// The referral's JSON text.
-    pub text: String,
-    /// Its `eTag` (from the body, else the `ETag` header).
-    pub etag: Option<String>,
 }
 
 /// `OData` options of a referral list.
@@ -103,7 +94,7 @@ impl PartnerCenter {
             retry: Retry::Always,
         };
         let answer = self.http.send(&request, error_body)?;
-        fetched(answer, &request.what)
+        fetched(SERVICE, answer, &request.what, "eTag")
     }
 
     /// The first page of the referrals `query` selects; follow [`Page::next`] with [`PartnerCenter::next_page`].
@@ -199,7 +190,7 @@ impl PartnerCenter {
             retry: Retry::NotIfSent,
         };
         let answer = self.http.send(&request, error_body)?;
-        fetched(answer, &request.what)
+        fetched(SERVICE, answer, &request.what, "eTag")
     }
 
     /// The referrals whose `externalReferenceId` is `crm_id` (the CRM back-link): how a create whose answer was
@@ -262,34 +253,8 @@ impl PartnerCenter {
             // Some deployments ignore `Prefer`: read the referral back.
             return self.get(id);
         }
-        fetched(answer, &request.what)
+        fetched(SERVICE, answer, &request.what, "eTag")
     }
-}
-
-/// The referral of a 2xx answer, with its eTag.
-fn fetched(answer: Answer, what: &str) -> Result<Fetched, ConnectError> {
-    let value: Value =
-        serde_json::from_str(&answer.body).map_err(|e| ConnectError::InvalidResponse {
-            service: SERVICE,
-            what: what.to_owned(),
-            detail: format!("not JSON: {e}"),
-        })?;
-    if !value.is_object() {
-        return Err(ConnectError::InvalidResponse {
-            service: SERVICE,
-            what: what.to_owned(),
-            detail: "the referral is not a JSON object".to_owned(),
-        });
-    }
-    let etag = value
-        .get("eTag")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or(answer.etag);
-    Ok(Fetched {
-        text: answer.body,
-        etag,
-    })
 }
 
 /// `{"error": {"code": ..., "message": ...}}` → (code, message).
@@ -305,45 +270,9 @@ fn error_body(body: &str) -> Option<ErrorBody> {
     Some((code, message))
 }
 
-/// A `client-request-id`: a random-enough GUID per call, for correlating with the service's logs.
-fn request_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    uuid::Uuid::new_v5(
-        &uuid::Uuid::NAMESPACE_OID,
-        format!("{t}-{n}-{}", std::process::id()).as_bytes(),
-    )
-    .to_string()
-}
-
-/// Percent-encodes a path segment or query value (RFC 3986 unreserved characters stay).
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            // Writing into a String cannot fail.
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encoding_keeps_unreserved_characters() {
-        assert_eq!(encode("a-b_c.d~e"), "a-b_c.d~e");
-        assert_eq!(encode("status eq 'New'"), "status%20eq%20%27New%27");
-        assert_eq!(encode("ü"), "%C3%BC");
-    }
 
     #[test]
     fn error_bodies_are_read() {

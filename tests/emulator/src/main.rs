@@ -3,25 +3,35 @@
 //! ```text
 //! cosell-emulator partner-center [--port N] [--seed FILE.json] [--token T] [--page-size N]
 //!                                [--filter-on-updated] [--idempotent-request-id] [--ignore-stdin]
+//! cosell-emulator dynamics [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]
 //! ```
 //!
-//! It prints one line, `{"service": "partner-center", "base_url": "http://127.0.0.1:PORT"}`, then serves until its
+//! A Dynamics seed file is a JSON object of rows by entity set (`{"opportunities": [...], "accounts": [...]}`), a
+//! JSON array of opportunities (or `{"value": [...]}`), or JSON lines of opportunities (`bench/workload.py`'s
+//! `dynamics_v1.jsonl`).
+//!
+//! It prints one line, `{"service": "partner-center", "base_url": "http://127.0.0.1:PORT"}` (or `"dynamics"`),
+//! then serves until its
 //! standard input closes (the parent holds the pipe) or it is terminated. With `--ignore-stdin` it serves until
 //! terminated.
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
-use cosell_emulator::{Options, PartnerCenter};
+use cosell_emulator::{Dynamics, DynamicsOptions, Options, PartnerCenter};
+use serde_json::Value;
 
 /// The usage text.
 const USAGE: &str = "usage: cosell-emulator partner-center [--port N] [--seed FILE.json] [--token T] [--page-size N] \
-                     [--filter-on-updated] [--idempotent-request-id] [--ignore-stdin]";
+                     [--filter-on-updated] [--idempotent-request-id] [--ignore-stdin]\n       \
+                     cosell-emulator dynamics [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]";
 
 /// What the command line asked for.
 #[derive(Debug, Default)]
 struct Command {
-    /// The emulator's options.
+    /// `true` for `dynamics`, `false` for `partner-center`.
+    dynamics: bool,
+    /// The emulator's options (for Dynamics: token, page size and port are taken from here).
     options: Options,
     /// A JSON file of referrals to seed: an array, or an object with a `value` array.
     seed: Option<String>,
@@ -54,12 +64,20 @@ fn main() -> ExitCode {
 /// Parses the arguments after the program name.
 fn parse(args: &[String]) -> Result<Command, String> {
     let mut args = args.iter();
-    match args.next().map(String::as_str) {
-        Some("partner-center") => {}
-        Some(other) => return Err(format!("unknown service '{other}' (known: partner-center)")),
+    let dynamics = match args.next().map(String::as_str) {
+        Some("partner-center") => false,
+        Some("dynamics") => true,
+        Some(other) => {
+            return Err(format!(
+                "unknown service '{other}' (known: partner-center, dynamics)"
+            ));
+        }
         None => return Err("no service given".into()),
-    }
-    let mut command = Command::default();
+    };
+    let mut command = Command {
+        dynamics,
+        ..Command::default()
+    };
     while let Some(arg) = args.next() {
         let mut value = || {
             args.next()
@@ -78,6 +96,9 @@ fn parse(args: &[String]) -> Result<Command, String> {
                     .parse()
                     .map_err(|_| "--page-size needs a positive number")?;
             }
+            "--filter-on-updated" | "--idempotent-request-id" if dynamics => {
+                return Err(format!("{arg} is a partner-center option"));
+            }
             "--filter-on-updated" => command.options.filter_on_updated = true,
             "--idempotent-request-id" => command.options.idempotent_request_id = true,
             "--ignore-stdin" => command.ignore_stdin = true,
@@ -87,8 +108,85 @@ fn parse(args: &[String]) -> Result<Command, String> {
     Ok(command)
 }
 
+/// Reads a Dynamics seed file into rows by entity set.
+fn dynamics_seed(path: &str) -> Result<Vec<(String, Vec<Value>)>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|error| format!("cannot read {path}: {error}"))?;
+    let expected = || {
+        format!(
+            "{path}: expected {{\"<entity set>\": [rows]}}, an array of opportunities or JSON lines of them"
+        )
+    };
+    let sets = match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Array(rows)) => vec![("opportunities".to_owned(), rows)],
+        Ok(Value::Object(mut fields)) if fields.len() == 1 && fields.contains_key("value") => {
+            match fields.remove("value") {
+                Some(Value::Array(rows)) => vec![("opportunities".to_owned(), rows)],
+                _ => return Err(expected()),
+            }
+        }
+        Ok(Value::Object(fields)) if fields.values().all(Value::is_array) => fields
+            .into_iter()
+            .map(|(set, rows)| match rows {
+                Value::Array(rows) => (set, rows),
+                _ => (set, Vec::new()),
+            })
+            .collect(),
+        // One line of JSON lines: a single opportunity.
+        Ok(row @ Value::Object(_)) => vec![("opportunities".to_owned(), vec![row])],
+        Ok(_) => return Err(expected()),
+        Err(_) => {
+            let rows = text
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .map(serde_json::from_str::<Value>)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|error| format!("{path} is neither JSON nor JSON lines: {error}"))?;
+            vec![("opportunities".to_owned(), rows)]
+        }
+    };
+    for (set, rows) in &sets {
+        if ![
+            "opportunities",
+            "leads",
+            "accounts",
+            "transactioncurrencies",
+        ]
+        .contains(&set.as_str())
+        {
+            return Err(format!("{path}: '{set}' is not an emulated entity set"));
+        }
+        if let Some(index) = rows.iter().position(|row| !row.is_object()) {
+            return Err(format!("{path}: {set} row {index} is not a JSON object"));
+        }
+    }
+    Ok(sets)
+}
+
+/// Starts the Dynamics emulator; returns its base URL and the running server.
+fn start_dynamics(command: &Command) -> Result<(String, Dynamics), String> {
+    let seed = match &command.seed {
+        Some(path) => dynamics_seed(path)?,
+        None => Vec::new(),
+    };
+    let emulator = Dynamics::start(DynamicsOptions {
+        token: command.options.token.clone(),
+        page_size: command.options.page_size,
+        port: command.options.port,
+    })
+    .map_err(|error| format!("cannot start: {error}"))?;
+    for (set, rows) in seed {
+        emulator.seed(&set, rows);
+    }
+    Ok((emulator.base_url(), emulator))
+}
+
 /// Starts the emulator, prints its address and serves.
 fn run(command: Command) -> Result<(), String> {
+    if command.dynamics {
+        let (base_url, emulator) = start_dynamics(&command)?;
+        return serve("dynamics", &base_url, command.ignore_stdin, emulator);
+    }
     let seed = match &command.seed {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -121,18 +219,22 @@ fn run(command: Command) -> Result<(), String> {
     let emulator =
         PartnerCenter::start(command.options).map_err(|error| format!("cannot start: {error}"))?;
     emulator.seed(seed);
+    let base_url = emulator.base_url();
+    serve("partner-center", &base_url, command.ignore_stdin, emulator)
+}
 
+/// Prints the service's address, then serves until stdin closes (or forever with `ignore_stdin`).
+fn serve<T>(service: &str, base_url: &str, ignore_stdin: bool, emulator: T) -> Result<(), String> {
     let mut stdout = io::stdout().lock();
     writeln!(
         stdout,
-        "{{\"service\": \"partner-center\", \"base_url\": \"{}\"}}",
-        emulator.base_url()
+        "{{\"service\": \"{service}\", \"base_url\": \"{base_url}\"}}"
     )
     .and_then(|()| stdout.flush())
     .map_err(|error| format!("cannot write to stdout: {error}"))?;
     drop(stdout);
 
-    if command.ignore_stdin {
+    if ignore_stdin {
         loop {
             std::thread::park();
         }
@@ -163,7 +265,9 @@ mod tests {
         assert_eq!(command.options.page_size, 5);
         assert!(command.options.filter_on_updated);
         assert_eq!(command.seed.as_deref(), Some("s.json"));
-        assert!(parse(&args("dynamics")).is_err());
+        assert!(parse(&args("dynamics --port 0")).is_ok_and(|c| c.dynamics));
+        assert!(parse(&args("dynamics --filter-on-updated")).is_err());
+        assert!(parse(&args("salesforce")).is_err());
         assert!(parse(&args("partner-center --port")).is_err());
         assert!(parse(&args("partner-center --bogus")).is_err());
         assert!(parse(&[]).is_err());

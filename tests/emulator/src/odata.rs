@@ -122,6 +122,9 @@ pub(crate) enum Literal {
     Null,
     /// An unquoted `DateTimeOffset` (`2024-03-01T00:00:00Z`), in ticks of 100 ns.
     DateTime(i64),
+    /// An unquoted GUID (`00000000-0000-0000-0000-00000000a001`), as `OData` v4 writes an `Edm.Guid`; it equals a
+    /// string property holding the same GUID in any letter case.
+    Guid(String),
 }
 
 /// One comparison: `path op literal`.
@@ -156,6 +159,9 @@ impl Term {
             (Literal::Null, Value::Null) => Some(Ordering::Equal),
             (Literal::DateTime(literal), Value::String(text)) => {
                 parse_ticks(text).map(|ticks| ticks.cmp(literal))
+            }
+            (Literal::Guid(literal), Value::String(text)) => {
+                Some(text.to_ascii_lowercase().cmp(literal))
             }
             _ => None,
         };
@@ -329,9 +335,22 @@ fn parse_literal(word: &str) -> Result<Literal, String> {
             return Ok(Literal::Number(number));
         }
     }
+    if is_guid(word) {
+        return Ok(Literal::Guid(word.to_ascii_lowercase()));
+    }
     parse_ticks(word)
         .map(Literal::DateTime)
         .ok_or_else(|| format!("The $filter literal '{word}' is neither a quoted string, a number, a boolean, null nor a DateTimeOffset."))
+}
+
+/// Whether a text is a GUID in its 8-4-4-4-12 hexadecimal form (any letter case, no braces).
+pub(crate) fn is_guid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Parses a `$orderby`: comma-separated `property [asc|desc]`; `true` in the result means descending.
@@ -391,6 +410,16 @@ mod tests {
         assert_eq!(terms[0].text, "name eq 'O''Brien'");
         assert_eq!(terms[1].literal, Literal::Bool(true));
         assert_eq!(terms[2].literal, Literal::Number(5.0));
+        let terms = parse_filter("_customerid_value eq 00000000-0000-0000-0000-00000000A001")
+            .expect("parses");
+        assert_eq!(
+            terms[0].literal,
+            Literal::Guid("00000000-0000-0000-0000-00000000a001".into())
+        );
+        assert!(
+            terms[0].matches(&json!({"_customerid_value": "00000000-0000-0000-0000-00000000a001"}))
+        );
+        assert!(!is_guid("00000000-0000-0000-0000-00000000a00"));
         let terms = parse_filter("updatedDateTime ge 2024-03-01T00:00:00Z").expect("parses");
         assert_eq!(terms[0].op, CmpOp::Ge);
         assert!(matches!(terms[0].literal, Literal::DateTime(_)));

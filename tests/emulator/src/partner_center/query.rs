@@ -176,6 +176,12 @@ fn check_term(term: &Term, options: &Options) -> Result<(), String> {
             term.text
         ));
     }
+    if matches!(term.literal, Literal::Guid(_)) {
+        return Err(format!(
+            "The $filter term '{}' compares with an unquoted GUID: referral ids are strings, write them 'quoted'.",
+            term.text
+        ));
+    }
     Ok(())
 }
 

@@ -63,18 +63,23 @@ pub struct Client {
 impl Client {
     /// A client of `pc` with the default token.
     pub fn new(pc: &PartnerCenter) -> Client {
+        Client::at(pc.base_url())
+    }
+
+    /// A client of the emulator at `base` (`http://127.0.0.1:PORT`) with the default token.
+    pub fn at(base: String) -> Client {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(20)))
             .build();
         Client {
             agent: config.into(),
-            base: pc.base_url(),
+            base,
             token: Some("test-token".into()),
         }
     }
 
-    /// Sends a request; `target` is a path (under the base URL) or an absolute URL.
+    /// Sends a request; `target` is a path (under the base URL) or an absolute URL. Spaces are sent as `%20`.
     pub fn send(
         &self,
         method: &str,
@@ -86,7 +91,8 @@ impl Client {
             target.to_owned()
         } else {
             format!("{}{target}", self.base)
-        };
+        }
+        .replace(' ', "%20");
         let mut builder = ureq::http::Request::builder().method(method).uri(url);
         if let Some(token) = &self.token {
             builder = builder.header("Authorization", format!("Bearer {token}"));
@@ -225,4 +231,25 @@ pub fn ids(page: &Value) -> Vec<String> {
         .iter()
         .map(|r| r["id"].as_str().unwrap_or("?").to_owned())
         .collect()
+}
+
+/// The Dataverse Web API path.
+pub const API: &str = "/api/data/v9.2";
+
+/// Starts a Dynamics emulator with default options.
+pub fn start_dynamics() -> cosell_emulator::Dynamics {
+    cosell_emulator::Dynamics::start(cosell_emulator::DynamicsOptions::default())
+        .expect("the Dynamics emulator starts on 127.0.0.1")
+}
+
+/// A GUID ending in `n` (`00000000-0000-0000-0000-0000000000n`, 12 hex digits in the last group).
+pub fn guid(n: u64) -> String {
+    format!("00000000-0000-0000-0000-{n:012x}")
+}
+
+/// An opportunity row to seed.
+pub fn opportunity(id: &str, name: &str) -> Value {
+    json!({"opportunityid": id, "name": name, "estimatedvalue": 1000.0, "statecode": 0, "statuscode": 1,
+           "_transactioncurrencyid_value": cosell_emulator::USD_CURRENCY_ID,
+           "cosell_referralidentifier": format!("ref-{name}")})
 }
