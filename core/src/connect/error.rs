@@ -100,6 +100,20 @@ pub enum ConnectError {
         /// What was wrong with it.
         detail: String,
     },
+    /// The service's API budget is spent (Salesforce's 403 `REQUEST_LIMIT_EXCEEDED`: the org's rolling 24-hour
+    /// limit). Retrying only spends what is left of other integrations' budget: stop the run, keep its cursor, and
+    /// resume later.
+    #[error(
+        "{service}: {what}: the API request limit is exhausted ({message}): stop and resume later"
+    )]
+    ApiLimit {
+        /// The service.
+        service: &'static str,
+        /// What was asked for.
+        what: String,
+        /// The service's message.
+        message: String,
+    },
     /// A configuration or argument that cannot work (a base URL that is not http(s), a missing token).
     #[error("{service}: configuration: {detail}")]
     Config {
@@ -121,6 +135,7 @@ impl ConnectError {
             ConnectError::Service { .. } => "service",
             ConnectError::Transport { .. } => "transport",
             ConnectError::InvalidResponse { .. } => "invalid_response",
+            ConnectError::ApiLimit { .. } => "api_limit",
             ConnectError::Config { .. } => "config",
         }
     }

@@ -6,8 +6,9 @@
 //! * `fetched.rs`: a record as a service returned it; `url.rs`: encoding and request ids.
 //! * `partner_center.rs`: the Partner Center Referrals API.
 //! * `dynamics.rs`: the Dynamics 365 Web API (opportunities, leads, currencies, accounts, close actions, delta).
+//! * `salesforce.rs`: the Salesforce REST API (sObjects, upsert by referral id, SOQL, updated/deleted feeds).
 //!
-//! Salesforce, the auth flows, the write intents around every write, and the engine's `sync_referral` /
+//! The auth flows (OAuth client credentials, Partner Center refresh tokens), the write intents around every write, and the engine's `sync_referral` /
 //! `reconcile` on top come next (issue 5).
 
 mod dynamics;
@@ -15,6 +16,7 @@ mod error;
 mod fetched;
 mod http;
 mod partner_center;
+mod salesforce;
 mod url;
 
 pub use dynamics::{Created, Delta, Dynamics, DynamicsConfig};
@@ -22,3 +24,4 @@ pub use error::ConnectError;
 pub use fetched::Fetched;
 pub use http::{HttpConfig, StaticToken, TokenSource};
 pub use partner_center::{ListQuery, Page, PartnerCenter, PartnerCenterConfig};
+pub use salesforce::{Deleted, REFERRAL_ID_FIELD, Salesforce, SalesforceConfig, Updated, Upserted};

@@ -1,9 +1,9 @@
 //! Local HTTP emulators of the services cosell syncs with, for the connectors' tests and the demo.
 //!
 //! Each emulator listens on 127.0.0.1, speaks the wire format of `docs/DOMAIN.md` (paths, JSON field names,
-//! status codes, headers, error bodies), keeps its state in memory, and can inject faults. Today there are two:
-//! [`PartnerCenter`], the Partner Center Referrals API, and [`Dynamics`], the Dynamics 365 / Dataverse Web API.
-//! Salesforce will follow as its own module.
+//! status codes, headers, error bodies), keeps its state in memory, and can inject faults. There are three:
+//! [`PartnerCenter`], the Partner Center Referrals API, [`Dynamics`], the Dynamics 365 / Dataverse Web API, and
+//! [`Salesforce`], the Salesforce REST API.
 //!
 //! ```
 //! use cosell_emulator::{Faults, Options, PartnerCenter};
@@ -41,9 +41,11 @@ mod faults;
 mod json_patch;
 mod odata;
 mod partner_center;
+mod salesforce;
 mod server;
 
 pub use dynamics::{DYNAMICS_API_PATH, Dynamics, DynamicsOptions, USD_CURRENCY_ID};
 pub use faults::Faults;
 pub use partner_center::{Options, PartnerCenter, REFERRALS_PATH};
+pub use salesforce::{Salesforce, SalesforceOptions};
 pub use server::RequestRecord;

@@ -4,13 +4,19 @@
 //! cosell-emulator partner-center [--port N] [--seed FILE.json] [--token T] [--page-size N]
 //!                                [--filter-on-updated] [--idempotent-request-id] [--ignore-stdin]
 //! cosell-emulator dynamics [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]
+//! cosell-emulator salesforce [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]
 //! ```
 //!
 //! A Dynamics seed file is a JSON object of rows by entity set (`{"opportunities": [...], "accounts": [...]}`), a
 //! JSON array of opportunities (or `{"value": [...]}`), or JSON lines of opportunities (`bench/workload.py`'s
 //! `dynamics_v1.jsonl`).
 //!
-//! It prints one line, `{"service": "partner-center", "base_url": "http://127.0.0.1:PORT"}` (or `"dynamics"`),
+//! A Salesforce seed file is a JSON object of records by sObject type (`{"Opportunity": [...], "Lead": [...]}`), a
+//! JSON array of records (or `{"records": [...]}`), or JSON lines of records (`bench/workload.py`'s
+//! `salesforce_v1.jsonl`); a record without a type key goes by its `attributes.type`, else `Opportunity`.
+//!
+//! It prints one line, `{"service": "partner-center", "base_url": "http://127.0.0.1:PORT"}` (or `"dynamics"`,
+//! `"salesforce"`),
 //! then serves until its
 //! standard input closes (the parent holds the pipe) or it is terminated. With `--ignore-stdin` it serves until
 //! terminated.
@@ -18,19 +24,24 @@
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
-use cosell_emulator::{Dynamics, DynamicsOptions, Options, PartnerCenter};
+use cosell_emulator::{
+    Dynamics, DynamicsOptions, Options, PartnerCenter, Salesforce, SalesforceOptions,
+};
 use serde_json::Value;
 
 /// The usage text.
 const USAGE: &str = "usage: cosell-emulator partner-center [--port N] [--seed FILE.json] [--token T] [--page-size N] \
                      [--filter-on-updated] [--idempotent-request-id] [--ignore-stdin]\n       \
-                     cosell-emulator dynamics [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]";
+                     cosell-emulator dynamics [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]\n       \
+                     cosell-emulator salesforce [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]";
 
 /// What the command line asked for.
 #[derive(Debug, Default)]
 struct Command {
     /// `true` for `dynamics`, `false` for `partner-center`.
     dynamics: bool,
+    /// `true` for `salesforce`.
+    salesforce: bool,
     /// The emulator's options (for Dynamics: token, page size and port are taken from here).
     options: Options,
     /// A JSON file of referrals to seed: an array, or an object with a `value` array.
@@ -64,18 +75,20 @@ fn main() -> ExitCode {
 /// Parses the arguments after the program name.
 fn parse(args: &[String]) -> Result<Command, String> {
     let mut args = args.iter();
-    let dynamics = match args.next().map(String::as_str) {
-        Some("partner-center") => false,
-        Some("dynamics") => true,
+    let (dynamics, salesforce) = match args.next().map(String::as_str) {
+        Some("partner-center") => (false, false),
+        Some("dynamics") => (true, false),
+        Some("salesforce") => (false, true),
         Some(other) => {
             return Err(format!(
-                "unknown service '{other}' (known: partner-center, dynamics)"
+                "unknown service '{other}' (known: partner-center, dynamics, salesforce)"
             ));
         }
         None => return Err("no service given".into()),
     };
     let mut command = Command {
         dynamics,
+        salesforce,
         ..Command::default()
     };
     while let Some(arg) = args.next() {
@@ -96,7 +109,7 @@ fn parse(args: &[String]) -> Result<Command, String> {
                     .parse()
                     .map_err(|_| "--page-size needs a positive number")?;
             }
-            "--filter-on-updated" | "--idempotent-request-id" if dynamics => {
+            "--filter-on-updated" | "--idempotent-request-id" if dynamics || salesforce => {
                 return Err(format!("{arg} is a partner-center option"));
             }
             "--filter-on-updated" => command.options.filter_on_updated = true,
@@ -181,8 +194,101 @@ fn start_dynamics(command: &Command) -> Result<(String, Dynamics), String> {
     Ok((emulator.base_url(), emulator))
 }
 
+/// Reads a Salesforce seed file into records by sObject type.
+fn salesforce_seed(path: &str) -> Result<Vec<(String, Vec<Value>)>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|error| format!("cannot read {path}: {error}"))?;
+    let expected = || {
+        format!(
+            "{path}: expected {{\"<sObject>\": [records]}}, an array of records, {{\"records\": [...]}} or JSON lines"
+        )
+    };
+    let by_type = |rows: Vec<Value>| {
+        let mut sets: Vec<(String, Vec<Value>)> = Vec::new();
+        for row in rows {
+            let kind = row["attributes"]["type"]
+                .as_str()
+                .unwrap_or("Opportunity")
+                .to_owned();
+            match sets.iter_mut().find(|(name, _)| *name == kind) {
+                Some((_, rows)) => rows.push(row),
+                None => sets.push((kind, vec![row])),
+            }
+        }
+        sets
+    };
+    let sets = match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Array(rows)) => by_type(rows),
+        Ok(Value::Object(mut fields)) if fields.contains_key("records") => {
+            match fields.remove("records") {
+                Some(Value::Array(rows)) => by_type(rows),
+                _ => return Err(expected()),
+            }
+        }
+        Ok(Value::Object(fields)) if !fields.is_empty() && fields.values().all(Value::is_array) => {
+            fields
+                .into_iter()
+                .map(|(kind, rows)| match rows {
+                    Value::Array(rows) => (kind, rows),
+                    _ => (kind, Vec::new()),
+                })
+                .collect()
+        }
+        Ok(row @ Value::Object(_)) => by_type(vec![row]),
+        Ok(_) => return Err(expected()),
+        Err(_) => {
+            let rows = text
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .map(serde_json::from_str::<Value>)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|error| format!("{path} is neither JSON nor JSON lines: {error}"))?;
+            by_type(rows)
+        }
+    };
+    for (kind, rows) in &sets {
+        if !["Opportunity", "Lead"].contains(&kind.as_str()) {
+            return Err(format!("{path}: '{kind}' is not an emulated sObject type"));
+        }
+        if let Some(index) = rows.iter().position(|row| !row.is_object()) {
+            return Err(format!(
+                "{path}: {kind} record {index} is not a JSON object"
+            ));
+        }
+    }
+    Ok(sets)
+}
+
+/// Starts the Salesforce emulator; returns its base URL and the running server.
+fn start_salesforce(command: &Command) -> Result<(String, Salesforce), String> {
+    let seed = match &command.seed {
+        Some(path) => salesforce_seed(path)?,
+        None => Vec::new(),
+    };
+    let page_size = if command.options.page_size == Options::default().page_size {
+        SalesforceOptions::default().page_size
+    } else {
+        command.options.page_size
+    };
+    let emulator = Salesforce::start(SalesforceOptions {
+        token: command.options.token.clone(),
+        page_size,
+        port: command.options.port,
+        ..SalesforceOptions::default()
+    })
+    .map_err(|error| format!("cannot start: {error}"))?;
+    for (kind, rows) in seed {
+        emulator.seed(&kind, rows);
+    }
+    Ok((emulator.base_url(), emulator))
+}
+
 /// Starts the emulator, prints its address and serves.
 fn run(command: Command) -> Result<(), String> {
+    if command.salesforce {
+        let (base_url, emulator) = start_salesforce(&command)?;
+        return serve("salesforce", &base_url, command.ignore_stdin, emulator);
+    }
     if command.dynamics {
         let (base_url, emulator) = start_dynamics(&command)?;
         return serve("dynamics", &base_url, command.ignore_stdin, emulator);
@@ -267,7 +373,9 @@ mod tests {
         assert_eq!(command.seed.as_deref(), Some("s.json"));
         assert!(parse(&args("dynamics --port 0")).is_ok_and(|c| c.dynamics));
         assert!(parse(&args("dynamics --filter-on-updated")).is_err());
-        assert!(parse(&args("salesforce")).is_err());
+        assert!(parse(&args("salesforce --port 0 --page-size 3")).is_ok_and(|c| c.salesforce));
+        assert!(parse(&args("salesforce --idempotent-request-id")).is_err());
+        assert!(parse(&args("sap")).is_err());
         assert!(parse(&args("partner-center --port")).is_err());
         assert!(parse(&args("partner-center --bogus")).is_err());
         assert!(parse(&[]).is_err());

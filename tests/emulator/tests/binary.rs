@@ -83,7 +83,9 @@ fn serves_until_stdin_closes() {
 #[test]
 fn bad_arguments_exit_with_usage() {
     for args in [
-        &["salesforce"][..],
+        &["salesforce", "--filter-on-updated"][..],
+        &["salesforce", "--seed", "/nonexistent.jsonl"],
+        &["sap"],
         &["dynamics", "--filter-on-updated"],
         &["partner-center", "--port", "x"],
         &["partner-center", "--seed", "/nonexistent.json"],
@@ -148,6 +150,61 @@ fn dynamics_serves_seeded_json_lines() {
         serde_json::from_str(&answer.body_mut().read_to_string().expect("a body")).expect("JSON");
     assert_eq!(row["name"], "Contoso");
     assert_eq!(row["@odata.etag"], "W/\"7\"");
+    drop(child.stdin.take());
+    let status = wait_for_exit(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn salesforce_serves_the_workload_json_lines() {
+    let seed = std::env::temp_dir().join(format!(
+        "cosell-emulator-salesforce-{}.jsonl",
+        std::process::id()
+    ));
+    std::fs::write(
+        &seed,
+        concat!(
+            r#"{"attributes":{"type":"Opportunity","url":"/services/data/v60.0/sobjects/Opportunity/006000000000000000"},"#,
+            r#""Id":"006000000000000000","Name":"Customer 0","StageName":"Qualification","CloseDate":"2027-09-12","#,
+            r#""LastModifiedDate":"2026-10-20T10:15:42.000+0000","SystemModstamp":"2026-10-20T10:15:42.000+0000"}"#,
+            "\n"
+        ),
+    )
+    .expect("the seed file is written");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cosell-emulator"))
+        .args(["salesforce", "--port", "0", "--token", "T"])
+        .arg("--seed")
+        .arg(&seed)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .expect("one line");
+    std::fs::remove_file(&seed).ok();
+    let announced: serde_json::Value = serde_json::from_str(&line).expect("the line is JSON");
+    assert_eq!(announced["service"], "salesforce");
+    let base_url = announced["base_url"]
+        .as_str()
+        .expect("a base_url")
+        .to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{base_url}/services/data/v60.0/sobjects/Opportunity/006000000000000000");
+    let mut answer = agent
+        .get(&url)
+        .header("Authorization", "Bearer T")
+        .call()
+        .expect("an answer");
+    assert_eq!(answer.status().as_u16(), 200);
+    let record: serde_json::Value =
+        serde_json::from_str(&answer.body_mut().read_to_string().expect("a body")).expect("JSON");
+    assert_eq!(record["Name"], "Customer 0");
+    assert_eq!(record["LastModifiedDate"], "2026-10-20T10:15:42.000+0000");
     drop(child.stdin.take());
     let status = wait_for_exit(&mut child, Duration::from_secs(10));
     assert!(status.success(), "{status}");

@@ -70,6 +70,7 @@ impl Client {
     pub fn at(base: String) -> Client {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .max_redirects(0) // a Salesforce 300 is an answer, not a redirect
             .timeout_global(Some(Duration::from_secs(20)))
             .build();
         Client {
@@ -252,4 +253,44 @@ pub fn opportunity(id: &str, name: &str) -> Value {
     json!({"opportunityid": id, "name": name, "estimatedvalue": 1000.0, "statecode": 0, "statuscode": 1,
            "_transactioncurrencyid_value": cosell_emulator::USD_CURRENCY_ID,
            "cosell_referralidentifier": format!("ref-{name}")})
+}
+
+/// The Salesforce REST API path.
+pub const SF: &str = "/services/data/v60.0";
+
+/// Starts a Salesforce emulator with default options.
+pub fn start_salesforce() -> cosell_emulator::Salesforce {
+    start_salesforce_with(cosell_emulator::SalesforceOptions::default())
+}
+
+/// Starts a Salesforce emulator.
+pub fn start_salesforce_with(
+    options: cosell_emulator::SalesforceOptions,
+) -> cosell_emulator::Salesforce {
+    cosell_emulator::Salesforce::start(options)
+        .expect("the Salesforce emulator starts on 127.0.0.1")
+}
+
+/// An 18-character opportunity id ending in `n`, as `bench/workload.py` writes them.
+pub fn sf_id(n: u64) -> String {
+    format!("006{n:015}")
+}
+
+/// An opportunity row to seed, shaped like `bench/workload.py`'s `salesforce_v1.jsonl`.
+pub fn sf_opportunity(id: &str, name: &str, referral: &str) -> Value {
+    json!({"attributes": {"type": "Opportunity", "url": format!("{SF}/sobjects/Opportunity/{id}")},
+           "Id": id, "Name": name, "Amount": 48000.0, "CurrencyIsoCode": "USD", "CloseDate": "2027-09-12",
+           "StageName": "Qualification", "Description": "landing zone", "Sync_with_Partner_Center__c": true,
+           "Referral_Identifier__c": referral,
+           "Referral_Link__c": format!("https://partner.microsoft.com/dashboard/referrals/v2/leads/{referral}"),
+           "How_can_Microsoft_help__c": "PostSalesCustomerSuccess", "Products__c": "SOL-1", "Audit__c": "",
+           "SystemModstamp": "2026-10-20T10:15:42.000+0000", "LastModifiedDate": "2026-10-20T10:15:42.000+0000"})
+}
+
+/// The `errorCode` of a Salesforce error body (a JSON array of errors).
+pub fn sf_error(answer: &Answer) -> String {
+    answer.json()[0]["errorCode"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
