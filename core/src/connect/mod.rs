@@ -2,15 +2,18 @@
 //!
 //! * `http.rs`: the discipline every call shares (timeouts, bearer tokens refreshed once on 401, jittered backoff
 //!   on 429/503 honouring `Retry-After`, which failures may be retried).
+//! * `auth.rs`: where tokens come from: client credentials (Azure AD, Salesforce) and Partner Center's refresh
+//!   token, whose rotations go to the host.
 //! * `error.rs`: [`ConnectError`], what went wrong in terms of what to do next.
 //! * `fetched.rs`: a record as a service returned it; `url.rs`: encoding and request ids.
 //! * `partner_center.rs`: the Partner Center Referrals API.
 //! * `dynamics.rs`: the Dynamics 365 Web API (opportunities, leads, currencies, accounts, close actions, delta).
 //! * `salesforce.rs`: the Salesforce REST API (sObjects, upsert by referral id, SOQL, updated/deleted feeds).
 //!
-//! The auth flows (OAuth client credentials, Partner Center refresh tokens), the write intents around every write, and the engine's `sync_referral` /
+//! The webhook registration connector, the write intents around every write, and the engine's `sync_referral` /
 //! `reconcile` on top come next (issue 5).
 
+mod auth;
 mod dynamics;
 mod error;
 mod fetched;
@@ -19,6 +22,7 @@ mod partner_center;
 mod salesforce;
 mod url;
 
+pub use auth::{ClientCredentials, OnRotate, RefreshToken, Secret, TokenEndpoint};
 pub use dynamics::{Created, Delta, Dynamics, DynamicsConfig};
 pub use error::ConnectError;
 pub use fetched::Fetched;

@@ -3,7 +3,8 @@
 //! Each emulator listens on 127.0.0.1, speaks the wire format of `docs/DOMAIN.md` (paths, JSON field names,
 //! status codes, headers, error bodies), keeps its state in memory, and can inject faults. There are three:
 //! [`PartnerCenter`], the Partner Center Referrals API, [`Dynamics`], the Dynamics 365 / Dataverse Web API, and
-//! [`Salesforce`], the Salesforce REST API.
+//! [`Salesforce`], the Salesforce REST API. [`Auth`] emulates the OAuth token endpoints (Azure AD v2 and Salesforce)
+//! that issue the token the others accept.
 //!
 //! ```
 //! use cosell_emulator::{Faults, Options, PartnerCenter};
@@ -35,6 +36,7 @@
 //! The server side is `tiny_http` behind a small relay, so an injected drop really closes the connection without
 //! an answer (see `server.rs`).
 
+mod auth;
 mod clock;
 mod dynamics;
 mod faults;
@@ -44,6 +46,7 @@ mod partner_center;
 mod salesforce;
 mod server;
 
+pub use auth::{Auth, AuthOptions};
 pub use dynamics::{DYNAMICS_API_PATH, Dynamics, DynamicsOptions, USD_CURRENCY_ID};
 pub use faults::Faults;
 pub use partner_center::{Options, PartnerCenter, REFERRALS_PATH};

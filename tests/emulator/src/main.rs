@@ -5,7 +5,12 @@
 //!                                [--filter-on-updated] [--idempotent-request-id] [--ignore-stdin]
 //! cosell-emulator dynamics [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]
 //! cosell-emulator salesforce [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]
+//! cosell-emulator auth [--port N] [--token T] [--client-id ID] [--client-secret S] [--instance-url URL]
+//!                      [--ignore-stdin]
 //! ```
+//!
+//! `auth` serves the OAuth token endpoints (`/{tenant}/oauth2/v2.0/token`, `/services/oauth2/token`); `--token` is
+//! the access token its grants issue.
 //!
 //! A Dynamics seed file is a JSON object of rows by entity set (`{"opportunities": [...], "accounts": [...]}`), a
 //! JSON array of opportunities (or `{"value": [...]}`), or JSON lines of opportunities (`bench/workload.py`'s
@@ -16,7 +21,7 @@
 //! `salesforce_v1.jsonl`); a record without a type key goes by its `attributes.type`, else `Opportunity`.
 //!
 //! It prints one line, `{"service": "partner-center", "base_url": "http://127.0.0.1:PORT"}` (or `"dynamics"`,
-//! `"salesforce"`),
+//! `"salesforce"`, `"auth"`),
 //! then serves until its
 //! standard input closes (the parent holds the pipe) or it is terminated. With `--ignore-stdin` it serves until
 //! terminated.
@@ -25,7 +30,8 @@ use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
 use cosell_emulator::{
-    Dynamics, DynamicsOptions, Options, PartnerCenter, Salesforce, SalesforceOptions,
+    Auth, AuthOptions, Dynamics, DynamicsOptions, Options, PartnerCenter, Salesforce,
+    SalesforceOptions,
 };
 use serde_json::Value;
 
@@ -33,7 +39,9 @@ use serde_json::Value;
 const USAGE: &str = "usage: cosell-emulator partner-center [--port N] [--seed FILE.json] [--token T] [--page-size N] \
                      [--filter-on-updated] [--idempotent-request-id] [--ignore-stdin]\n       \
                      cosell-emulator dynamics [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]\n       \
-                     cosell-emulator salesforce [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]";
+                     cosell-emulator salesforce [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]\n       \
+                     cosell-emulator auth [--port N] [--token T] [--client-id ID] [--client-secret S] \
+                     [--instance-url URL] [--ignore-stdin]";
 
 /// What the command line asked for.
 #[derive(Debug, Default)]
@@ -42,6 +50,8 @@ struct Command {
     dynamics: bool,
     /// `true` for `salesforce`.
     salesforce: bool,
+    /// `Some` for `auth`: its options (the port and access token are taken from `options`).
+    auth: Option<AuthOptions>,
     /// The emulator's options (for Dynamics: token, page size and port are taken from here).
     options: Options,
     /// A JSON file of referrals to seed: an array, or an object with a `value` array.
@@ -75,20 +85,23 @@ fn main() -> ExitCode {
 /// Parses the arguments after the program name.
 fn parse(args: &[String]) -> Result<Command, String> {
     let mut args = args.iter();
-    let (dynamics, salesforce) = match args.next().map(String::as_str) {
-        Some("partner-center") => (false, false),
-        Some("dynamics") => (true, false),
-        Some("salesforce") => (false, true),
+    let (dynamics, salesforce, auth) = match args.next().map(String::as_str) {
+        Some("partner-center") => (false, false, None),
+        Some("dynamics") => (true, false, None),
+        Some("salesforce") => (false, true, None),
+        Some("auth") => (false, false, Some(AuthOptions::default())),
         Some(other) => {
             return Err(format!(
-                "unknown service '{other}' (known: partner-center, dynamics, salesforce)"
+                "unknown service '{other}' (known: partner-center, dynamics, salesforce, auth)"
             ));
         }
         None => return Err("no service given".into()),
     };
+    let is_auth = auth.is_some();
     let mut command = Command {
         dynamics,
         salesforce,
+        auth,
         ..Command::default()
     };
     while let Some(arg) = args.next() {
@@ -102,6 +115,20 @@ fn parse(args: &[String]) -> Result<Command, String> {
                 command.options.port =
                     value()?.parse().map_err(|_| "--port needs a port number")?;
             }
+            "--seed" | "--page-size" if is_auth => {
+                return Err(format!("{arg} is not an auth option"));
+            }
+            "--client-id" | "--client-secret" | "--instance-url" => {
+                let given = value()?;
+                let Some(auth) = command.auth.as_mut() else {
+                    return Err(format!("{arg} is an auth option"));
+                };
+                match arg.as_str() {
+                    "--client-id" => auth.client_id = given,
+                    "--client-secret" => auth.client_secret = given,
+                    _ => auth.instance_url = Some(given),
+                }
+            }
             "--seed" => command.seed = Some(value()?),
             "--token" => command.options.token = value()?,
             "--page-size" => {
@@ -109,7 +136,9 @@ fn parse(args: &[String]) -> Result<Command, String> {
                     .parse()
                     .map_err(|_| "--page-size needs a positive number")?;
             }
-            "--filter-on-updated" | "--idempotent-request-id" if dynamics || salesforce => {
+            "--filter-on-updated" | "--idempotent-request-id"
+                if dynamics || salesforce || is_auth =>
+            {
                 return Err(format!("{arg} is a partner-center option"));
             }
             "--filter-on-updated" => command.options.filter_on_updated = true,
@@ -285,6 +314,16 @@ fn start_salesforce(command: &Command) -> Result<(String, Salesforce), String> {
 
 /// Starts the emulator, prints its address and serves.
 fn run(command: Command) -> Result<(), String> {
+    if let Some(options) = &command.auth {
+        let emulator = Auth::start(AuthOptions {
+            access_token: command.options.token.clone(),
+            port: command.options.port,
+            ..options.clone()
+        })
+        .map_err(|error| format!("cannot start: {error}"))?;
+        let base_url = emulator.base_url();
+        return serve("auth", &base_url, command.ignore_stdin, emulator);
+    }
     if command.salesforce {
         let (base_url, emulator) = start_salesforce(&command)?;
         return serve("salesforce", &base_url, command.ignore_stdin, emulator);
@@ -375,6 +414,16 @@ mod tests {
         assert!(parse(&args("dynamics --filter-on-updated")).is_err());
         assert!(parse(&args("salesforce --port 0 --page-size 3")).is_ok_and(|c| c.salesforce));
         assert!(parse(&args("salesforce --idempotent-request-id")).is_err());
+        assert!(
+            parse(&args(
+                "auth --port 0 --client-id c --client-secret s --instance-url http://x"
+            ))
+            .is_ok_and(|c| c
+                .auth
+                .is_some_and(|a| a.client_id == "c" && a.client_secret == "s"))
+        );
+        assert!(parse(&args("auth --seed s.json")).is_err());
+        assert!(parse(&args("dynamics --client-id c")).is_err());
         assert!(parse(&args("sap")).is_err());
         assert!(parse(&args("partner-center --port")).is_err());
         assert!(parse(&args("partner-center --bogus")).is_err());

@@ -129,6 +129,9 @@ pub(crate) trait Service: Send + Sync + 'static {
 
     /// The answer of an injected throttle or outage (never called for a drop).
     fn fault(&self, request: &Incoming, fault: &Injected) -> Response;
+
+    /// Removes secrets from a request before it is written to the request log. The default keeps it as sent.
+    fn redact(&self, _record: &mut RequestRecord) {}
 }
 
 /// State shared by the server's threads and its owner.
@@ -408,7 +411,7 @@ impl Worker {
         if delay > 0 {
             thread::sleep(Duration::from_millis(delay));
         }
-        lock(&self.shared.log).push(RequestRecord {
+        let mut record = RequestRecord {
             if_match: incoming.header("If-Match").map(str::to_owned),
             method: incoming.method,
             path: incoming.path,
@@ -419,7 +422,9 @@ impl Worker {
                 Reply::Respond(response) => Some(response.status),
                 Reply::Drop => None,
             },
-        });
+        };
+        self.service.redact(&mut record);
+        lock(&self.shared.log).push(record);
 
         match reply {
             Reply::Respond(response) => {
