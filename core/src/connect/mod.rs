@@ -8,9 +8,10 @@
 //! * `fetched.rs`: a record as a service returned it; `url.rs`: encoding and request ids.
 //! * `partner_center.rs`: the Partner Center Referrals API.
 //! * `dynamics.rs`: the Dynamics 365 Web API (opportunities, leads, currencies, accounts, close actions, delta).
+//! * `webhooks.rs`: Partner Center's webhook registration and its validation event.
 //! * `salesforce.rs`: the Salesforce REST API (sObjects, upsert by referral id, SOQL, updated/deleted feeds).
 //!
-//! The webhook registration connector, the write intents around every write, and the engine's `sync_referral` /
+//! The write intents around every write, and the engine's `sync_referral` /
 //! `reconcile` on top come next (issue 5).
 
 mod auth;
@@ -21,6 +22,7 @@ mod http;
 mod partner_center;
 mod salesforce;
 mod url;
+mod webhooks;
 
 pub use auth::{ClientCredentials, OnRotate, RefreshToken, Secret, TokenEndpoint};
 pub use dynamics::{Created, Delta, Dynamics, DynamicsConfig};
@@ -29,3 +31,4 @@ pub use fetched::Fetched;
 pub use http::{HttpConfig, StaticToken, TokenSource};
 pub use partner_center::{ListQuery, Page, PartnerCenter, PartnerCenterConfig};
 pub use salesforce::{Deleted, REFERRAL_ID_FIELD, Salesforce, SalesforceConfig, Updated, Upserted};
+pub use webhooks::{EVENTS, Registration, Validation, Webhooks, WebhooksConfig};

@@ -2,8 +2,8 @@
 //!
 //! Each emulator listens on 127.0.0.1, speaks the wire format of `docs/DOMAIN.md` (paths, JSON field names,
 //! status codes, headers, error bodies), keeps its state in memory, and can inject faults. There are three:
-//! [`PartnerCenter`], the Partner Center Referrals API, [`Dynamics`], the Dynamics 365 / Dataverse Web API, and
-//! [`Salesforce`], the Salesforce REST API. [`Auth`] emulates the OAuth token endpoints (Azure AD v2 and Salesforce)
+//! [`PartnerCenter`], the Partner Center Referrals API (and its Webhooks registration API), [`Dynamics`], the
+//! Dynamics 365 / Dataverse Web API, and [`Salesforce`], the Salesforce REST API. [`Auth`] emulates the OAuth token endpoints (Azure AD v2 and Salesforce)
 //! that issue the token the others accept.
 //!
 //! ```
@@ -49,6 +49,8 @@ mod server;
 pub use auth::{Auth, AuthOptions};
 pub use dynamics::{DYNAMICS_API_PATH, Dynamics, DynamicsOptions, USD_CURRENCY_ID};
 pub use faults::Faults;
-pub use partner_center::{Options, PartnerCenter, REFERRALS_PATH};
+pub use partner_center::{
+    Options, PartnerCenter, REFERRALS_PATH, REGISTRATION_PATH, WEBHOOK_EVENTS,
+};
 pub use salesforce::{Salesforce, SalesforceOptions};
 pub use server::RequestRecord;

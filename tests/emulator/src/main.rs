@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cosell-emulator partner-center [--port N] [--seed FILE.json] [--token T] [--page-size N]
-//!                                [--filter-on-updated] [--idempotent-request-id] [--ignore-stdin]
+//!                                [--filter-on-updated] [--idempotent-request-id] [--webhook-delete]
+//!                                [--ignore-stdin]
 //! cosell-emulator dynamics [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]
 //! cosell-emulator salesforce [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]
 //! cosell-emulator auth [--port N] [--token T] [--client-id ID] [--client-secret S] [--instance-url URL]
@@ -37,7 +38,7 @@ use serde_json::Value;
 
 /// The usage text.
 const USAGE: &str = "usage: cosell-emulator partner-center [--port N] [--seed FILE.json] [--token T] [--page-size N] \
-                     [--filter-on-updated] [--idempotent-request-id] [--ignore-stdin]\n       \
+                     [--filter-on-updated] [--idempotent-request-id] [--webhook-delete] [--ignore-stdin]\n       \
                      cosell-emulator dynamics [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]\n       \
                      cosell-emulator salesforce [--port N] [--seed FILE] [--token T] [--page-size N] [--ignore-stdin]\n       \
                      cosell-emulator auth [--port N] [--token T] [--client-id ID] [--client-secret S] \
@@ -136,13 +137,14 @@ fn parse(args: &[String]) -> Result<Command, String> {
                     .parse()
                     .map_err(|_| "--page-size needs a positive number")?;
             }
-            "--filter-on-updated" | "--idempotent-request-id"
+            "--filter-on-updated" | "--idempotent-request-id" | "--webhook-delete"
                 if dynamics || salesforce || is_auth =>
             {
                 return Err(format!("{arg} is a partner-center option"));
             }
             "--filter-on-updated" => command.options.filter_on_updated = true,
             "--idempotent-request-id" => command.options.idempotent_request_id = true,
+            "--webhook-delete" => command.options.webhook_delete = true,
             "--ignore-stdin" => command.ignore_stdin = true,
             other => return Err(format!("unknown option '{other}'")),
         }

@@ -2,11 +2,15 @@
 //! with `OData` options and paging, get, create, JSON Patch, full replace with `If-Match`, the status transition
 //! table, bearer authentication, and its error bodies.
 //!
+//! The Webhooks registration API (`/webhooks/v1/registration`, `docs/DOMAIN.md` §1.2 and §1.6) is served by the
+//! same emulator (see `webhooks.rs`), though the real one lives on another host.
+//!
 //! Referrals are stored as the JSON they were created or seeded with; the emulator only manages `id`,
 //! `engagementId`, `createdDateTime`, `updatedDateTime` and `eTag`, and checks `status`/`substatus`.
 
 mod query;
 mod rules;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::io;
@@ -21,6 +25,7 @@ use crate::odata;
 use crate::server::{Incoming, Reply, RequestRecord, Response, Server, Service, lock};
 use query::ListQuery;
 use rules::{check_editable, check_state, check_transition, if_match_holds, text};
+pub use webhooks::{REGISTRATION_PATH, WEBHOOK_EVENTS};
 
 /// The path of the referrals collection.
 pub const REFERRALS_PATH: &str = "/v1.0/engagements/referrals";
@@ -54,6 +59,12 @@ pub struct Options {
     /// the referral that create made instead of making another. Off by default: Partner Center documents
     /// `MS-RequestId` idempotency for its API in general, not for the referrals API (unconfirmed).
     pub idempotent_request_id: bool,
+    /// Serve `DELETE /webhooks/v1/registration` (204). Off by default (405): `docs/DOMAIN.md` §1.2 marks the
+    /// operation unconfirmed.
+    pub webhook_delete: bool,
+    /// The throttle window of `POST /webhooks/v1/registration/validationEvents`: at most 2 test events per window
+    /// (a third is 429 with `Retry-After`). Default 60000 ms (the documented 2 per minute).
+    pub validation_window_ms: u64,
 }
 
 impl Default for Options {
@@ -64,6 +75,8 @@ impl Default for Options {
             page_size: 100,
             port: 0,
             idempotent_request_id: false,
+            webhook_delete: false,
+            validation_window_ms: 60_000,
         }
     }
 }
@@ -184,6 +197,19 @@ impl PartnerCenter {
         }
         state.commit(id, referral, false);
         true
+    }
+
+    /// The webhook registration as stored (`SubscriberId`, `WebhookUrl`, `WebhookEvents`,
+    /// `SignatureTokenToMsSignatureHeader`), if any.
+    pub fn registration(&self) -> Option<Value> {
+        lock(&self.service.webhooks).registration()
+    }
+
+    /// The test events fired through `POST /webhooks/v1/registration/validationEvents`, in firing order: each as
+    /// `GET …/validationEvents/{correlationId}` answers it (`status` "pending" until delivered, then "completed"
+    /// with its `results`), plus `event`, the JSON body posted to the callback URL.
+    pub fn validation_events(&self) -> Vec<Value> {
+        lock(&self.service.webhooks).validation_events()
     }
 
     /// Replaces the faults to inject (see [`Faults`]).
@@ -346,6 +372,8 @@ struct Referrals {
     state: Mutex<State>,
     /// The `request-id` of each answer.
     request_ids: Mutex<Ids>,
+    /// The webhook registration and test events (shared with the delivery threads).
+    webhooks: Arc<Mutex<webhooks::Webhooks>>,
 }
 
 impl Service for Referrals {
@@ -404,6 +432,7 @@ impl Referrals {
             options,
             state: Mutex::new(State::default()),
             request_ids: Mutex::new(Ids::with_stream(1)),
+            webhooks: Arc::default(),
         }
     }
 
@@ -430,6 +459,11 @@ impl Referrals {
             target: None,
             headers: Vec::new(),
         };
+        if let Some(rest) = request.path.strip_prefix(webhooks::REGISTRATION_PATH) {
+            if rest.is_empty() || rest.starts_with('/') {
+                return webhooks::route(&self.webhooks, &self.options, request).map(Reply::Respond);
+            }
+        }
         let rest = request
             .path
             .strip_prefix(REFERRALS_PATH)
