@@ -29,17 +29,6 @@ impl Secret {
         Secret(value.into())
     }
 
-    /// The secret held in environment variable `name`; the error names the variable, never a value.
-    pub fn from_env(name: &str, service: &'static str) -> Result<Secret, ConnectError> {
-        match std::env::var(name) {
-            Ok(v) if !v.is_empty() => Ok(Secret(v)),
-            _ => Err(ConnectError::Config {
-                service,
-                detail: format!("the environment variable {name} (a secret) is not set"),
-            }),
-        }
-    }
-
     fn expose(&self) -> &str {
         &self.0
     }

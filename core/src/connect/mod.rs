@@ -4,6 +4,7 @@
 //!   on 429/503 honouring `Retry-After`, which failures may be retried).
 //! * `auth.rs`: where tokens come from: client credentials (Azure AD, Salesforce) and Partner Center's refresh
 //!   token, whose rotations go to the host.
+//! * `config.rs`: the one configuration (TOML or JSON) every binding reads, and the clients built from it.
 //! * `error.rs`: [`ConnectError`], what went wrong in terms of what to do next.
 //! * `fetched.rs`: a record as a service returned it; `url.rs`: encoding and request ids.
 //! * `partner_center.rs`: the Partner Center Referrals API.
@@ -15,6 +16,7 @@
 //! `reconcile` on top come next (issue 5).
 
 mod auth;
+mod config;
 mod dynamics;
 mod error;
 mod fetched;
@@ -25,6 +27,10 @@ mod url;
 mod webhooks;
 
 pub use auth::{ClientCredentials, OnRotate, RefreshToken, Secret, TokenEndpoint};
+pub use config::{
+    Config, DynamicsSection, HttpSection, PartnerCenterSection, SalesforceSection, SecretLookup,
+    env_secrets,
+};
 pub use dynamics::{Created, Delta, Dynamics, DynamicsConfig};
 pub use error::ConnectError;
 pub use fetched::Fetched;
