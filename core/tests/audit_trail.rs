@@ -274,3 +274,33 @@ fn results_json_refuses_unknown_keys() {
         .expect_err("a misspelt side");
     assert!(typo.to_string().contains("unknown field"), "{typo}");
 }
+
+#[test]
+fn a_store_of_one_crm_is_refused_to_a_mapping_of_the_other() {
+    let dir = common::TempDir::new("crm-claim");
+    let path = dir.file("state.db").display().to_string();
+    let sf = Engine::open(&path, Mapping::builtin("salesforce").expect("profile")).expect("claims");
+    assert_eq!(
+        sf.store().crm().expect("read").as_deref(),
+        Some("salesforce")
+    );
+    drop(sf);
+    let err = Engine::open(&path, Mapping::builtin("dynamics365").expect("profile"))
+        .expect_err("a Salesforce store");
+    assert_eq!(err.detail_kind(), "invalid_state", "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("salesforce") && message.contains("dynamics365"),
+        "{message}"
+    );
+    // The same CRM again is fine, and so is a read-only look with it.
+    Engine::open(&path, Mapping::builtin("salesforce").expect("profile")).expect("reopens");
+    let ro = cosell_core::Store::open_read_only(&path).expect("read-only");
+    assert!(Engine::new(ro, Mapping::builtin("dynamics365").expect("profile")).is_err());
+    // An in-memory store is claimed like any other.
+    Engine::open(
+        ":memory:",
+        Mapping::builtin("dynamics365").expect("profile"),
+    )
+    .expect("memory");
+}

@@ -106,16 +106,18 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Opens (or creates) the store at `path` (`:memory:` for a throwaway one) with `mapping`.
     pub fn open(path: &str, mapping: Mapping) -> Result<Engine, Error> {
-        Ok(Engine::new(Store::open(path)?, mapping))
+        Engine::new(Store::open(path)?, mapping)
     }
 
-    /// An engine over an open store.
-    pub fn new(store: Store, mapping: Mapping) -> Engine {
-        Engine {
+    /// An engine over an open store. The store is claimed for the mapping's CRM the first time, and refused when
+    /// it holds another CRM's links ([`StoreError::InvalidState`]).
+    pub fn new(mut store: Store, mapping: Mapping) -> Result<Engine, Error> {
+        store.claim_crm(mapping.crm().as_str())?;
+        Ok(Engine {
             store,
             mapping,
             clock: Box::new(OffsetDateTime::now_utc),
-        }
+        })
     }
 
     /// Replaces the clock (tests and replays use a fixed one).

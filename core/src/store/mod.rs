@@ -66,6 +66,7 @@ mod intents;
 mod keys;
 mod link_index;
 mod links;
+mod meta;
 mod review;
 mod schema;
 mod sql;

@@ -13,7 +13,7 @@ use super::sql::Ctx;
 use super::{StoreError, keys};
 
 /// The schema version this build writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// `PRAGMA application_id` of every cosell store: `"CoSe"` in ASCII.
 pub const APPLICATION_ID: i32 = 0x436F_5365;
@@ -30,7 +30,7 @@ pub(crate) const PAGE_SIZE: i64 = 8192;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The migrations, in order; `MIGRATIONS.len()` is [`SCHEMA_VERSION`].
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -221,6 +221,15 @@ ALTER TABLE links_v3 RENAME TO links;
 CREATE INDEX links_referral_key ON links (referral_key) WHERE referral_key IS NOT NULL;
 CREATE INDEX links_crm_key ON links (crm_key) WHERE crm_key IS NOT NULL;
 CREATE INDEX links_attention ON links (status, id) WHERE status <> 'synced';
+";
+
+/// Version 4: facts about the store itself. `crm` is the CRM its links are with, recorded by the first engine that
+/// opens it, so that a store of Salesforce links is never planned with a Dynamics 365 mapping (see `store/meta.rs`).
+const V4: &str = r"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 ";
 
 /// What the header of a database says before anything is written.
@@ -511,7 +520,7 @@ mod tests {
             .expect("version 2 rows");
         }
         let mut store = super::super::Store::open(&path).expect("migrates");
-        assert_eq!(store.schema_version(), 3);
+        assert_eq!(store.schema_version(), SCHEMA_VERSION);
         let one = store.link_by_referral("R-1").expect("read").expect("found");
         assert_eq!(one.id, Some(1));
         let seven = store
