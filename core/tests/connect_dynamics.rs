@@ -3,12 +3,14 @@
 //! updates under `If-Match` that never recreate a deleted record, the currency and account look-ups, the close
 //! actions, and change tracking with deletions.
 
-use std::time::Duration;
+mod common;
 
-use cosell_core::connect::{ConnectError, Dynamics, DynamicsConfig, HttpConfig, StaticToken};
+use common::fields;
+
+use cosell_core::connect::{ConnectError, Dynamics, DynamicsConfig, StaticToken};
 use cosell_core::model::CrmEntity;
 use cosell_emulator::{Dynamics as Emulator, DynamicsOptions, Faults};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 const TOKEN: &str = "d365-test-token";
 const OPP: CrmEntity = CrmEntity::Opportunity;
@@ -25,25 +27,12 @@ fn client(e: &Emulator) -> Dynamics {
     Dynamics::new(
         DynamicsConfig {
             base_url: e.base_url(),
-            http: HttpConfig {
-                timeout: Duration::from_secs(5),
-                connect_timeout: Duration::from_secs(2),
-                max_attempts: 4,
-                backoff: Duration::from_millis(5),
-                max_wait: Duration::from_millis(200),
-            },
+            http: common::fast_http(),
             ..DynamicsConfig::default()
         },
         Box::new(StaticToken::new(TOKEN)),
     )
     .expect("client")
-}
-
-fn fields(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
 }
 
 fn parse(text: &str) -> Value {

@@ -2,10 +2,10 @@
 //! format (DOMAIN.md §2): every operation, paging, the eTag guard, error bodies, and each injected fault, counting
 //! the calls the connector made so that every retry is bounded and nothing is sent twice that could apply twice.
 
-use std::time::Duration;
+mod common;
 
 use cosell_core::connect::{
-    ConnectError, HttpConfig, ListQuery, PartnerCenter, PartnerCenterConfig, StaticToken,
+    ConnectError, ListQuery, PartnerCenter, PartnerCenterConfig, StaticToken,
 };
 use cosell_core::plan::PatchOp;
 use cosell_emulator::{Faults, Options, PartnerCenter as Emulator};
@@ -21,22 +21,11 @@ fn emulator() -> Emulator {
     .expect("the emulator starts")
 }
 
-/// Fast retries: the tests inject faults, not waits.
-fn fast() -> HttpConfig {
-    HttpConfig {
-        timeout: Duration::from_secs(5),
-        connect_timeout: Duration::from_secs(2),
-        max_attempts: 4,
-        backoff: Duration::from_millis(5),
-        max_wait: Duration::from_millis(200),
-    }
-}
-
 fn client(emulator: &Emulator, token: &str) -> PartnerCenter {
     PartnerCenter::new(
         PartnerCenterConfig {
             base_url: emulator.base_url(),
-            http: fast(),
+            http: common::fast_http(),
         },
         Box::new(StaticToken::new(token)),
     )
@@ -304,7 +293,7 @@ fn a_base_url_that_is_not_http_is_refused() {
     let err = PartnerCenter::new(
         PartnerCenterConfig {
             base_url: "ftp://example.com".to_owned(),
-            http: fast(),
+            http: common::fast_http(),
         },
         Box::new(StaticToken::new(TOKEN)),
     )

@@ -3,9 +3,11 @@
 //! named), updates guarded by `If-Unmodified-Since`, SOQL paging, the updated/deleted feeds, and the API budget
 //! running out.
 
-use std::time::Duration;
+mod common;
 
-use cosell_core::connect::{ConnectError, HttpConfig, Salesforce, SalesforceConfig, StaticToken};
+use common::fields;
+
+use cosell_core::connect::{ConnectError, Salesforce, SalesforceConfig, StaticToken};
 use cosell_core::model::CrmEntity;
 use cosell_emulator::{Faults, Salesforce as Emulator, SalesforceOptions};
 use serde_json::{Map, Value, json};
@@ -26,25 +28,12 @@ fn client(e: &Emulator) -> Salesforce {
     Salesforce::new(
         SalesforceConfig {
             instance_url: e.base_url(),
-            http: HttpConfig {
-                timeout: Duration::from_secs(5),
-                connect_timeout: Duration::from_secs(2),
-                max_attempts: 4,
-                backoff: Duration::from_millis(5),
-                max_wait: Duration::from_millis(200),
-            },
+            http: common::fast_http(),
             ..SalesforceConfig::default()
         },
         Box::new(StaticToken::new(TOKEN)),
     )
     .expect("client")
-}
-
-fn fields(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
 }
 
 fn parse(text: &str) -> Value {

@@ -1,11 +1,13 @@
 //! The webhook registration connector against the emulator: supported events, registering (and refusing to take over
 //! another URL unless asked), the validation event delivered to a local receiver, and its status.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use cosell_core::connect::{EVENTS, HttpConfig, StaticToken, Webhooks, WebhooksConfig};
+use cosell_core::connect::{EVENTS, StaticToken, Webhooks, WebhooksConfig};
 use cosell_emulator::{Options, PartnerCenter as Emulator};
 
 fn emulator() -> Emulator {
@@ -16,13 +18,7 @@ fn client(e: &Emulator) -> Webhooks {
     Webhooks::new(
         WebhooksConfig {
             base_url: e.base_url(),
-            http: HttpConfig {
-                timeout: Duration::from_secs(5),
-                connect_timeout: Duration::from_secs(2),
-                max_attempts: 3,
-                backoff: Duration::from_millis(5),
-                max_wait: Duration::from_millis(100),
-            },
+            http: common::fast_http(),
         },
         Box::new(StaticToken::new("test-token")),
     )

@@ -258,7 +258,7 @@ impl PartnerCenter {
 }
 
 /// `{"error": {"code": ..., "message": ...}}` → (code, message).
-fn error_body(body: &str) -> Option<ErrorBody> {
+pub(crate) fn error_body(body: &str) -> Option<ErrorBody> {
     let value: Value = serde_json::from_str(body).ok()?;
     let error = value.get("error")?;
     let code = error.get("code")?.as_str()?.to_owned();

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::ConnectError;
-use super::http::{Answer, ErrorBody, Http, HttpConfig, Request, Retry, TokenSource};
+use super::http::{Answer, Http, HttpConfig, Request, Retry, TokenSource};
+// The webhooks API's error body is not documented; Partner Center's `{"error": {"code", "message"}}` is read.
+use super::partner_center::error_body;
 use super::url::{encode, request_id};
 
 const SERVICE: &str = "Partner Center webhooks";
@@ -238,18 +240,4 @@ fn invalid(what: &str, detail: &str) -> ConnectError {
         what: what.to_owned(),
         detail: detail.to_owned(),
     }
-}
-
-/// The error body: the webhooks API's is not documented; Partner Center's `{"error": {"code", "message"}}` is read.
-fn error_body(body: &str) -> Option<ErrorBody> {
-    let value: Value = serde_json::from_str(body).ok()?;
-    let error = value.get("error")?;
-    Some((
-        error.get("code")?.as_str()?.to_owned(),
-        error
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-    ))
 }

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use cosell_core::connect::HttpConfig;
 use cosell_core::model::{CrmSystem, Version};
 use cosell_core::plan::{Action, CrmWrite, PatchOp, Plan};
 use cosell_core::store::{AuditQuery, AuditRow, Link};
@@ -833,5 +834,25 @@ pub fn check_workload(system: CrmSystem, n: usize) {
             "{kind}: {counts:?} vs {}",
             load.manifest
         );
+    }
+}
+
+/// Connector timeouts and retries for tests against the emulators: they inject faults, not waits (4 attempts,
+/// 5 ms first backoff, at most 200 ms between tries).
+pub fn fast_http() -> HttpConfig {
+    HttpConfig {
+        timeout: std::time::Duration::from_secs(5),
+        connect_timeout: std::time::Duration::from_secs(2),
+        max_attempts: 4,
+        backoff: std::time::Duration::from_millis(5),
+        max_wait: std::time::Duration::from_millis(200),
+    }
+}
+
+/// A JSON object's map (an empty one for anything else): connector write bodies in tests.
+pub fn fields(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(m) => m,
+        _ => Map::new(),
     }
 }

@@ -22,6 +22,7 @@ use crate::clock::{Clock, Ids, parse_ticks};
 use crate::faults::{Faults, Injected};
 use crate::odata::{self, is_guid};
 use crate::server::{Incoming, Reply, RequestRecord, Response, Server, Service, lock};
+use crate::table::Table;
 use query::{COLLECTION, QueryOptions, SINGLE};
 
 /// The path of the Web API: entity sets and actions are under it.
@@ -423,24 +424,6 @@ fn delta_token(version: u64, ticks: i64) -> String {
         at.minute(),
         at.second()
     )
-}
-
-/// The rows of one table.
-#[derive(Debug, Default)]
-struct Table {
-    /// Ids in creation order.
-    order: Vec<String>,
-    /// Rows by lower-case id.
-    rows: HashMap<String, Value>,
-}
-
-impl Table {
-    /// Stores a row, replacing one with the same id in place.
-    fn insert(&mut self, id: String, row: Value) {
-        if self.rows.insert(id.clone(), row).is_none() {
-            self.order.push(id);
-        }
-    }
 }
 
 /// A deleted row, for change tracking.

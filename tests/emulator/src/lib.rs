@@ -45,6 +45,7 @@ mod odata;
 mod partner_center;
 mod salesforce;
 mod server;
+mod table;
 
 pub use auth::{Auth, AuthOptions};
 pub use dynamics::{DYNAMICS_API_PATH, Dynamics, DynamicsOptions, USD_CURRENCY_ID};

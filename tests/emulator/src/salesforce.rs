@@ -23,6 +23,7 @@ use crate::clock::Ids;
 use crate::faults::{Faults, Injected};
 use crate::odata;
 use crate::server::{Incoming, Reply, RequestRecord, Response, Server, Service, lock};
+use crate::table::Table;
 use soql::Query;
 
 /// The `Content-Type` of JSON answers.
@@ -375,24 +376,6 @@ pub(crate) fn parse_http_date(text: &str) -> Option<i64> {
             .assume_utc()
             .unix_timestamp(),
     )
-}
-
-/// The records of one type.
-#[derive(Debug, Default)]
-struct Table {
-    /// Ids in creation order.
-    order: Vec<String>,
-    /// Records by 18-character id.
-    rows: HashMap<String, Value>,
-}
-
-impl Table {
-    /// Stores a record, replacing one with the same id in place.
-    fn insert(&mut self, id: String, row: Value) {
-        if self.rows.insert(id.clone(), row).is_none() {
-            self.order.push(id);
-        }
-    }
 }
 
 /// A deleted record, for the `deleted` feed.
